@@ -88,14 +88,42 @@ export function buildGraph(doc: CfgDocument, opts: BuildOptions = {}): ModelGrap
   let floatsTotal = 0;
 
   const layerSections = doc.sections.filter((s) => s.type !== 'net');
-  for (const section of layerSections) {
-    const index = section.index;
-    const o = new SectionOptions(section);
-    const err = (message: string, range: Range = section.headerRange, code?: Diagnostic['code'], data?: Record<string, unknown>) =>
-      diagnostics.push({ severity: 'error', message, range, layer: index, code, data });
-    const warn = (message: string, range: Range = section.headerRange, code?: Diagnostic['code']) =>
-      diagnostics.push({ severity: 'warning', message, range, layer: index, code });
+  // The layer being built; the helpers below report against it. Declared once, outside the loop.
+  let section!: CfgSection;
+  let index = 0;
+  let o!: SectionOptions;
+  const err = (message: string, range: Range = section.headerRange, code?: Diagnostic['code'], data?: Record<string, unknown>) =>
+    diagnostics.push({ severity: 'error', message, range, layer: index, code, data });
+  const warn = (message: string, range: Range = section.headerRange, code?: Diagnostic['code']) =>
+    diagnostics.push({ severity: 'warning', message, range, layer: index, code });
+  /** Resolves a reference list (route layers=, shortcut from=) to absolute indices, reporting bad ones. */
+  const resolveRefs = (key: string): number[] | undefined => {
+    const refs = o.ints(key);
+    const range = headerOr(section, o, key);
+    if (!refs || refs.length === 0 || (refs.length === 1 && o.str(key) === '')) {
+      err(`[${section.name}] layer ${index} needs ${key}= (the layers it reads).`, range, 'bad-reference');
+      return undefined;
+    }
+    const out: number[] = [];
+    for (const r of refs) {
+      const abs = r < 0 ? index + r : r;
+      if (abs < 0) {
+        err(`${key}=${r} in layer ${index} points before the first layer (resolves to ${abs}).`, range, 'bad-reference');
+        return undefined;
+      }
+      if (abs >= index) {
+        err(`${key}=${r} in layer ${index} refers to layer ${abs}, which is not before it: darknet reads only earlier layers.`, range, 'forward-reference');
+        return undefined;
+      }
+      out.push(abs);
+    }
+    return out;
+  };
 
+  for (const current of layerSections) {
+    section = current;
+    index = section.index;
+    o = new SectionOptions(section);
     const type: LayerType = section.type === undefined || section.type === 'net' ? 'empty' : section.type;
     const layer: Layer = {
       index, type, section, inputs: [index - 1],
@@ -105,30 +133,6 @@ export function buildGraph(doc: CfgDocument, opts: BuildOptions = {}): ModelGrap
     const dn: DarknetDims = { lw: state.w, lh: state.h };
     let isBroken = index > 0 && broken.has(index - 1);
     if (section.type === undefined) isBroken = true; // reported by validate.ts
-
-    /** Resolves a reference list (route layers=, shortcut from=) to absolute indices, reporting bad ones. */
-    const resolveRefs = (key: string): number[] | undefined => {
-      const refs = o.ints(key);
-      const range = headerOr(section, o, key);
-      if (!refs || refs.length === 0 || (refs.length === 1 && o.str(key) === '')) {
-        err(`[${section.name}] layer ${index} needs ${key}= (the layers it reads).`, range, 'bad-reference');
-        return undefined;
-      }
-      const out: number[] = [];
-      for (const r of refs) {
-        const abs = r < 0 ? index + r : r;
-        if (abs < 0) {
-          err(`${key}=${r} in layer ${index} points before the first layer (resolves to ${abs}).`, range, 'bad-reference');
-          return undefined;
-        }
-        if (abs >= index) {
-          err(`${key}=${r} in layer ${index} refers to layer ${abs}, which is not before it: darknet reads only earlier layers.`, range, 'forward-reference');
-          return undefined;
-        }
-        out.push(abs);
-      }
-      return out;
-    };
 
     switch (type) {
       case 'convolutional': {
@@ -240,7 +244,13 @@ export function buildGraph(doc: CfgDocument, opts: BuildOptions = {}): ModelGrap
           for (const r of refs) {
             const src = layers[r].output;
             if (src[0] !== state.w || src[1] !== state.h) {
-              err(`shortcut layer ${index} adds layer ${r} (${fmt(src)}) to layer ${index - 1} (${fmt([state.w, state.h, state.c])}): their widths and heights must match.`, headerOr(section, o, 'from'), 'shortcut-mismatch');
+              const ratioOk = (a: number, b: number) => a > 0 && b > 0 && (a % b === 0 || b % a === 0);
+              if (ratioOk(src[0], state.w) && ratioOk(src[1], state.h) && src[0] / state.w === src[1] / state.h) {
+                // darknet's shortcut_cpu strides over the larger input (ResNet-style downsampling)
+                warn(`shortcut layer ${index} adds layer ${r} (${fmt(src)}) to layer ${index - 1} (${fmt([state.w, state.h, state.c])}): darknet samples the larger one ("Downsample here").`, headerOr(section, o, 'from'), 'shortcut-mismatch');
+              } else {
+                err(`shortcut layer ${index} adds layer ${r} (${fmt(src)}) to layer ${index - 1} (${fmt([state.w, state.h, state.c])}): their widths and heights must match.`, headerOr(section, o, 'from'), 'shortcut-mismatch');
+              }
             } else if (src[2] !== state.c) {
               warn(`shortcut layer ${index} adds layer ${r} with ${src[2]} channels to ${state.c} channels: darknet adds only the channels both have.`, headerOr(section, o, 'from'), 'shortcut-mismatch');
             }

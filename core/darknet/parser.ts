@@ -154,6 +154,17 @@ const FLOAT_PREFIX = /^[ \t\n\v\f\r]*([+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+
 
 /** C atoi: the longest integer prefix; no digits gives 0. */
 export function cAtoi(text: string): CNumber {
+  // fast path for the common case: an optional sign and digits only
+  let i = text.charCodeAt(0) === 45 || text.charCodeAt(0) === 43 ? 1 : 0;
+  if (i < text.length) {
+    const startDigits = i;
+    while (i < text.length) {
+      const c = text.charCodeAt(i);
+      if (c < 48 || c > 57) break;
+      i++;
+    }
+    if (i === text.length && i > startDigits && i - startDigits < 10) return { value: Number(text), junk: '', empty: false };
+  }
   const m = INT_PREFIX.exec(text);
   if (!m) return { value: 0, junk: text.trim(), empty: true };
   // atoi wraps like a 32-bit int on overflow in practice; clamp to keep shapes sane.
@@ -172,7 +183,10 @@ export function cAtof(text: string): CNumber {
 
 /** Darknet strips every whitespace character from a line before it reads it. */
 export function stripAll(text: string): string {
-  return text.replace(/[ \t\n\v\f\r]+/g, '');
+  for (let i = 0; i < text.length; i++) {
+    if (isBlank(text.charCodeAt(i))) return text.replace(/[ \t\n\v\f\r]+/g, '');
+  }
+  return text;
 }
 
 /**

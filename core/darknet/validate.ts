@@ -1,7 +1,7 @@
 // Checks of the cfg text against the layer schema and of the model as a whole (heads, [net] keys).
 // Shape checks that need the layer graph are made while it is built (graph.ts).
 import { cAtof, cAtoi, splitCList, stripAll } from './parser';
-import { allSectionNames, didYouMean, findKey, findSection, keysOf } from './schema';
+import { allSectionNames, didYouMean, findKey, findSection, keysOf, type SectionSchema } from './schema';
 import { SectionOptions } from './options';
 import type { CfgEntry, CfgSection, Diagnostic, ModelGraph } from './types';
 
@@ -25,7 +25,6 @@ function validateSection(section: CfgSection, out: Diagnostic[]): void {
     });
     return;
   }
-  const keys = keysOf(schema);
   const seen = new Map<string, CfgEntry>();
   for (const entry of section.entries) {
     const first = seen.get(entry.key);
@@ -39,7 +38,7 @@ function validateSection(section: CfgSection, out: Diagnostic[]): void {
     seen.set(entry.key, entry);
     const key = findKey(schema, entry.key);
     if (!key) {
-      const suggestion = didYouMean(entry.key, Object.keys(keys));
+      const suggestion = didYouMean(entry.key, Object.keys(keysOf(schema)));
       out.push({
         severity: 'warning', code: 'unknown-key', range: entry.keyRange, layer,
         message: `[${section.name}] has no key "${entry.key}": darknet ignores it ("Unused field").${suggestion ? ` Did you mean "${suggestion}"?` : ''}`,
@@ -60,16 +59,15 @@ function validateSection(section: CfgSection, out: Diagnostic[]): void {
           });
           break;
         }
-        if (n.junk !== '') {
-          out.push({
-            severity: 'warning', code: 'numeric-junk', range: entry.valueRange, layer,
-            message: `darknet reads ${entry.key}=${n.value} and ignores the trailing "${n.junk}".`,
-          });
-        }
-        if (key.kind === 'int' && /^[+-]?\d+[.eE]/.test(value)) {
+        if (key.kind === 'int' && /^[.eE]\d/.test(n.junk)) {
           out.push({
             severity: 'warning', code: 'numeric-junk', range: entry.valueRange, layer,
             message: `${entry.key} is an integer: darknet reads ${entry.value} as ${n.value}.`,
+          });
+        } else if (n.junk !== '') {
+          out.push({
+            severity: 'warning', code: 'numeric-junk', range: entry.valueRange, layer,
+            message: `darknet reads ${entry.key}=${n.value} and ignores the trailing "${n.junk}".`,
           });
         }
         checkRange(entry, n.value, key.min, key.max, out, layer);
@@ -108,14 +106,25 @@ function validateSection(section: CfgSection, out: Diagnostic[]): void {
         break;
     }
   }
-  for (const [name, key] of Object.entries(keys)) {
-    if (key.required && !seen.has(name)) {
+  for (const name of requiredKeys(schema)) {
+    if (!seen.has(name)) {
       out.push({
         severity: 'error', code: 'bad-value', range: section.headerRange, layer,
         message: `[${section.name}] layer ${layer} needs ${name}=.`,
       });
     }
   }
+}
+
+const REQUIRED = new WeakMap<SectionSchema, string[]>();
+
+function requiredKeys(schema: SectionSchema): string[] {
+  let names = REQUIRED.get(schema);
+  if (!names) {
+    names = Object.entries(keysOf(schema)).filter(([, k]) => k.required).map(([n]) => n);
+    REQUIRED.set(schema, names);
+  }
+  return names;
 }
 
 function checkRange(entry: CfgEntry, value: number, min: number | undefined, max: number | undefined, out: Diagnostic[], layer: number): void {
@@ -138,9 +147,13 @@ function validateHeads(graph: ModelGraph, out: Diagnostic[]): void {
     if (layer.type === 'yolo' || layer.type === 'Gaussian_yolo') {
       for (const m of mask) {
         if (m < 0 || m >= num) {
+          // With the anchors written out, darknet still runs (reading past num is undefined
+          // behaviour that happens to work); without them the head has no anchor at all.
+          const listed = m >= 0 && anchors.length >= 2 * (m + 1);
           out.push({
-            severity: 'error', code: 'mask-range', range: at('mask'), layer: layer.index,
-            message: `mask index ${m} in layer ${layer.index} is outside the ${num} anchors (num=${num}).`,
+            severity: listed ? 'warning' : 'error', code: 'mask-range', range: at('mask'), layer: layer.index,
+            message: `mask index ${m} in layer ${layer.index} is outside the ${num} anchors (num=${num})${listed ? `: darknet reads only the first ${num} anchors, so set num=${anchors.length >> 1}` : ''}.`,
+            data: listed ? { num: anchors.length >> 1 } : undefined,
           });
           break;
         }
@@ -148,9 +161,10 @@ function validateHeads(graph: ModelGraph, out: Diagnostic[]): void {
     }
     if (o.has('anchors')) {
       if (anchors.length < 2 * num) {
+        // darknet runs with the missing anchors left at 0, which makes those anchors useless
         out.push({
-          severity: 'error', code: 'anchors-count', range: at('anchors'), layer: layer.index,
-          message: `num=${num} needs ${2 * num} anchor values (a width and a height each), but anchors= has ${anchors.length}.`,
+          severity: 'warning', code: 'anchors-count', range: at('anchors'), layer: layer.index,
+          message: `num=${num} needs ${2 * num} anchor values (a width and a height each), but anchors= has ${anchors.length} (a missing comma?): darknet leaves the rest at 0.`,
         });
       } else if (anchors.length > 2 * num) {
         out.push({

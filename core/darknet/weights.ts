@@ -77,6 +77,7 @@ export function readWeights(bytes: Uint8Array, graph: ModelGraph): ReadWeightsRe
   const layers = new Map<number, LayerWeights>();
   let offset = header.headerBytes;
   let lastVerified = -1;
+  let lastRead = -1;
   let loadedLayers = graph.layers.length;
   let failure: { layer: Layer; reason: string } | undefined;
   let partialAt: Layer | undefined;
@@ -85,8 +86,9 @@ export function readWeights(bytes: Uint8Array, graph: ModelGraph): ReadWeightsRe
   for (const layer of weighted) {
     const need = layerWeightBytes(layer);
     if (offset === aligned.byteLength) {
+      // darknet `partial` cutoff: the smallest one that explains the file ends after the last layer read
       partialAt = layer;
-      loadedLayers = layer.index;
+      loadedLayers = lastRead + 1;
       break;
     }
     if (offset + need > aligned.byteLength) {
@@ -101,6 +103,7 @@ export function readWeights(bytes: Uint8Array, graph: ModelGraph): ReadWeightsRe
     }
     if (lw.rollingVariance) lastVerified = layer.index;
     layers.set(layer.index, lw);
+    lastRead = layer.index;
     offset += need;
   }
 

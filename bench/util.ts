@@ -1,0 +1,56 @@
+// Small helpers shared by the benchmarks: timing, medians, a printed table and a JSON record.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { repoRoot } from '../test/helpers/root';
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  return n === 0 ? NaN : n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+export function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+}
+
+export function timeRuns(runs: number, fn: () => void, warmup = Math.min(20, runs)): number[] {
+  for (let i = 0; i < warmup; i++) fn();
+  const out: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    fn();
+    out.push(performance.now() - t0);
+  }
+  return out;
+}
+
+export interface Row {
+  [column: string]: string | number | boolean;
+}
+
+export function printTable(title: string, rows: Row[]): void {
+  if (!rows.length) return;
+  const cols = Object.keys(rows[0]);
+  const cell = (v: unknown) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(3)) : String(v));
+  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
+  const line = (vals: string[]) => '| ' + vals.map((v, i) => v.padEnd(widths[i])).join(' | ') + ' |';
+  console.log(`\n${title}`);
+  console.log(line(cols));
+  console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
+  for (const r of rows) console.log(line(cols.map((c) => cell(r[c]))));
+}
+
+export function machine(): Record<string, string | number> {
+  const c = cpus();
+  return { cpu: c[0]?.model ?? 'unknown', cores: c.length, node: process.version, date: new Date().toISOString() };
+}
+
+export function writeResult(name: string, data: unknown): string {
+  const path = join(repoRoot(), 'bench', 'results', `${name}.json`);
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, JSON.stringify({ machine: machine(), ...(data as object) }, null, 2) + '\n');
+  console.log(`\nwrote ${path}`);
+  return path;
+}

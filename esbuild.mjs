@@ -1,0 +1,43 @@
+// Bundles the extension, the language server and the CLI (and, as they arrive, the worker and the
+// webviews) into dist/. Native and optional packages stay external: they ship their own binaries.
+import { build } from 'esbuild';
+import { chmodSync, existsSync } from 'node:fs';
+
+const watch = process.argv.includes('--watch');
+const production = process.argv.includes('--production');
+
+const node = {
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  sourcemap: production ? false : 'linked',
+  minify: production,
+  external: ['vscode', 'onnxruntime-node', 'sharp', '@tensorflow/tfjs-node'],
+  logLevel: 'info',
+};
+
+const entries = [
+  { in: 'client/extension.ts', out: 'dist/extension.js' },
+  { in: 'server/server.ts', out: 'dist/server.js' },
+  { in: 'cli/main.ts', out: 'dist/cli.js' },
+  { in: 'core/pipeline/worker.ts', out: 'dist/worker.js' },
+];
+
+const browser = [
+  // webview scripts run in VS Code's webview (a browser), one bundle per panel
+  { in: 'webview/redundancy.ts', out: 'dist/webview/redundancy.js' },
+  { in: 'webview/dashboard.ts', out: 'dist/webview/dashboard.js' },
+  { in: 'webview/report.ts', out: 'dist/webview/report.js' },
+];
+
+const jobs = [];
+for (const e of entries.filter((e) => existsSync(e.in))) {
+  jobs.push(build({ ...node, entryPoints: [e.in], outfile: e.out }));
+}
+for (const e of browser.filter((e) => existsSync(e.in))) {
+  jobs.push(build({ bundle: true, platform: 'browser', format: 'iife', target: 'es2022', sourcemap: production ? false : 'linked', minify: production, entryPoints: [e.in], outfile: e.out, logLevel: 'info' }));
+}
+await Promise.all(jobs);
+if (existsSync('dist/cli.js')) chmodSync('dist/cli.js', 0o755);
+if (watch) console.log('(watch mode is not supported by this script; rerun `npm run build`)');
