@@ -1,7 +1,7 @@
 // Checks of the cfg text against the layer schema and of the model as a whole (heads, [net] keys).
 // Shape checks that need the layer graph are made while it is built (graph.ts).
 import { cAtof, cAtoi, splitCList, stripAll } from './parser';
-import { allSectionNames, didYouMean, findKey, findSection, keysOf, type SectionSchema } from './schema';
+import { allSectionNames, didYouMean, findSection, keysOf, type KeySchema, type SectionSchema } from './schema';
 import { SectionOptions } from './options';
 import type { CfgEntry, CfgSection, Diagnostic, ModelGraph } from './types';
 
@@ -25,9 +25,12 @@ function validateSection(section: CfgSection, out: Diagnostic[]): void {
     });
     return;
   }
-  const seen = new Map<string, CfgEntry>();
-  for (const entry of section.entries) {
-    const first = seen.get(entry.key);
+  const keys = keyMap(schema);
+  const entries = section.entries;
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i];
+    let first: CfgEntry | undefined;
+    for (let j = 0; j < i && !first; j++) if (entries[j].key === entry.key) first = entries[j];
     if (first) {
       out.push({
         severity: 'warning', code: 'duplicate-key', range: entry.keyRange, layer,
@@ -35,8 +38,7 @@ function validateSection(section: CfgSection, out: Diagnostic[]): void {
       });
       continue;
     }
-    seen.set(entry.key, entry);
-    const key = findKey(schema, entry.key);
+    const key = keys.get(entry.key);
     if (!key) {
       const suggestion = didYouMean(entry.key, Object.keys(keysOf(schema)));
       out.push({
@@ -107,13 +109,25 @@ function validateSection(section: CfgSection, out: Diagnostic[]): void {
     }
   }
   for (const name of requiredKeys(schema)) {
-    if (!seen.has(name)) {
+    if (!entries.some((e) => e.key === name)) {
       out.push({
         severity: 'error', code: 'bad-value', range: section.headerRange, layer,
         message: `[${section.name}] layer ${layer} needs ${name}=.`,
       });
     }
   }
+}
+
+const KEY_MAPS = new WeakMap<SectionSchema, Map<string, KeySchema>>();
+
+/** The section's keys as a Map: validation looks keys up for every line of every file. */
+function keyMap(schema: SectionSchema): Map<string, KeySchema> {
+  let map = KEY_MAPS.get(schema);
+  if (!map) {
+    map = new Map(Object.entries(keysOf(schema)));
+    KEY_MAPS.set(schema, map);
+  }
+  return map;
 }
 
 const REQUIRED = new WeakMap<SectionSchema, string[]>();
