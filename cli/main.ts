@@ -3,10 +3,24 @@
 import { UsageError } from './args';
 import type { Command } from './command';
 import { inspectCommand } from './commands/inspect';
+import { trainCommand } from './commands/train';
+import { pruneCommand } from './commands/prune';
+import { lspCommand } from './commands/lsp';
+import { exportCommand } from './commands/export';
+import { detectCommand } from './commands/detect';
+import { mapCommand } from './commands/map';
+import { benchCommand } from './commands/bench';
 // (more commands are registered below)
 
 const commands: Command[] = [
   inspectCommand,
+  trainCommand,
+  pruneCommand,
+  lspCommand,
+  exportCommand,
+  detectCommand,
+  mapCommand,
+  benchCommand,
 ];
 
 function usage(): string {

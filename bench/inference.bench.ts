@@ -1,0 +1,121 @@
+// Inference benchmarks: latency at batch 1 (median of 50 runs, 1 and 2 threads) of the corpus
+// models at their native sizes, and `darkslim map` over coco128 end to end against the pure
+// inference rate of the same session. Prints a table, writes bench/results/inference.json.
+//   npm run bench:inference [-- --runs 50 --quick]
+import { existsSync, mkdirSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { writeFileAtomic } from '../core/darknet/files';
+import { loadDataset } from '../core/data/dataset';
+import { benchModel, type BenchResult } from '../core/onnx/bench';
+import { Detector } from '../core/onnx/detect';
+import { evaluate } from '../core/onnx/evaluate';
+import { exportOnnx } from '../core/onnx/export';
+import { loadDarknet } from '../core/onnx/model';
+import { ENGINE } from '../core/onnx/runtime';
+
+const CORPUS = resolve(__dirname, '..', '..', 'shared', 'corpus');
+const args = process.argv.slice(2);
+const RUNS = Number(args[args.indexOf('--runs') + 1]) || 50;
+const QUICK = args.includes('--quick');
+
+const MODELS = [
+  { name: 'yolo-fastest-1.1', dir: 'yolo-fastest-1.1_coco', file: 'yolo-fastest-1.1', coco: true },
+  { name: 'yolo-fastest-1.1-xl', dir: 'yolo-fastest-1.1_coco', file: 'yolo-fastest-1.1-xl', coco: true },
+  { name: 'MobileNetV2-YOLOv3-Nano', dir: 'MobileNetV2-YOLOv3-Nano-VOC', file: 'MobileNetV2-YOLOv3-Nano-voc', coco: false },
+  { name: 'yoloface-500k-v2', dir: 'yoloface-500k-v2', file: 'yoloface-500k-v2', coco: false },
+];
+
+interface LatencyRow extends BenchResult { model: string; size: string }
+interface MapRow {
+  model: string;
+  images: number;
+  mAP: number;
+  threads: number;
+  decodeWorkers: number;
+  seconds: number;
+  imagesPerSecond: number;
+  inferenceImagesPerSecond: number;
+  inferenceMs: number;
+  ratio: number;
+  decodeMs: number;
+  waitMs: number;
+  inferMs: number;
+  postMs: number;
+}
+
+function pad(s: string | number, n: number): string {
+  return String(s).padEnd(n);
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(join(CORPUS, 'README.md'))) {
+    console.log(`corpus not found at ${CORPUS}: nothing to benchmark`);
+    return;
+  }
+  const loadStart = loadavg();
+  const latency: LatencyRow[] = [];
+  for (const m of MODELS) {
+    const { graph, weights } = loadDarknet(join(CORPUS, 'weights', m.dir, `${m.file}.cfg`), join(CORPUS, 'weights', m.dir, `${m.file}.weights`));
+    const { bytes } = exportOnnx(graph, weights, { batch: 1 });
+    const dims = [1, graph.net.channels, graph.net.height, graph.net.width];
+    for (const threads of [1, 2]) {
+      const r = await benchModel(bytes, dims, { threads, runs: RUNS, warmup: 10 });
+      latency.push({ model: m.name, size: `${graph.net.width}x${graph.net.height}`, ...r });
+    }
+  }
+  console.log(`\nLatency at batch 1, ${ENGINE}, median of ${RUNS} runs`);
+  console.log(`${pad('model', 26)}${pad('size', 9)}${pad('threads', 9)}${pad('median ms', 11)}${pad('p90 ms', 9)}min ms`);
+  for (const r of latency) {
+    console.log(`${pad(r.model, 26)}${pad(r.size, 9)}${pad(r.threads, 9)}${pad(r.median_ms.toFixed(2), 11)}${pad(r.p90_ms.toFixed(2), 9)}${r.min_ms.toFixed(2)}`);
+  }
+
+  const maps: MapRow[] = [];
+  const dataset = await loadDataset(join(CORPUS, 'datasets', 'coco128', 'train.txt'));
+  const limit = QUICK ? 32 : undefined;
+  const configs = [{ threads: Math.max(1, availableParallelism() - 1), workers: 1 }, { threads: availableParallelism(), workers: 1 }];
+  for (const m of MODELS.filter((x) => x.coco)) {
+    const source = loadDarknet(join(CORPUS, 'weights', m.dir, `${m.file}.cfg`), join(CORPUS, 'weights', m.dir, `${m.file}.weights`));
+    for (const c of configs) {
+      const detector = await Detector.create(source, { threads: c.threads, spinning: false });
+      // warm-up: a few images so first-call costs (JIT, worker start) do not count
+      await evaluate(detector, dataset, { limit: 4, workers: c.workers, pureRuns: 0 });
+      const r = await evaluate(detector, dataset, { limit, workers: c.workers, pureRuns: 50 });
+      await detector.dispose();
+      maps.push({
+        model: m.name, images: r.timing.images, mAP: r.map.mAP, threads: r.timing.threads, decodeWorkers: r.timing.decodeWorkers,
+        seconds: r.timing.seconds, imagesPerSecond: r.timing.imagesPerSecond, inferenceImagesPerSecond: r.timing.inferenceImagesPerSecond,
+        inferenceMs: r.timing.inferenceMs, ratio: r.timing.ratio, decodeMs: r.timing.decodeMs, waitMs: r.timing.waitMs,
+        inferMs: r.timing.inferMs, postMs: r.timing.postMs,
+      });
+    }
+  }
+  console.log(`\ndarkslim map over coco128 (${maps[0]?.images ?? 0} images): end to end vs pure inference (same session)`);
+  console.log(`${pad('model', 22)}${pad('mAP@.5', 9)}${pad('threads', 9)}${pad('decoders', 10)}${pad('e2e img/s', 11)}${pad('infer img/s', 13)}${pad('ratio', 8)}per image: decode/wait/infer/post ms`);
+  for (const r of maps) {
+    console.log(`${pad(r.model, 22)}${pad(r.mAP.toFixed(4), 9)}${pad(r.threads, 9)}${pad(r.decodeWorkers, 10)}${pad(r.imagesPerSecond.toFixed(1), 11)}`
+      + `${pad(r.inferenceImagesPerSecond.toFixed(1), 13)}${pad(`${(r.ratio * 100).toFixed(0)}%`, 8)}`
+      + `${r.decodeMs.toFixed(1)}/${r.waitMs.toFixed(1)}/${r.inferMs.toFixed(1)}/${r.postMs.toFixed(1)}`);
+  }
+
+  const result = {
+    date: new Date().toISOString(),
+    engine: ENGINE,
+    node: process.version,
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model,
+    loadAverage: { start: loadStart, end: loadavg() },
+    runs: RUNS,
+    latency,
+    map: maps,
+  };
+  const dir = join(__dirname, 'results');
+  mkdirSync(dir, { recursive: true });
+  writeFileAtomic(join(dir, 'inference.json'), JSON.stringify(result, null, 2) + '\n');
+  console.log(`\nwrote ${join(dir, 'inference.json')} (load average ${loadStart.map((v) => v.toFixed(2)).join(' ')} → ${loadavg().map((v) => v.toFixed(2)).join(' ')})`);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});

@@ -1,0 +1,156 @@
+// `darknet detector map` on onnxruntime: every image of a dataset through the detector (decoding
+// overlapped with inference by the prefetcher), detections at thresh .005, the model's NMS at .45,
+// then darknet's mAP (core/eval). Also measures the end-to-end rate against the pure inference
+// rate of the same session.
+import type { Dataset } from '../data/dataset';
+import { splitDifficult } from '../data/dataset';
+import { MapAccumulator, type MapPoints, type MapResult } from '../eval/map';
+import type { Detection } from '../eval/boxes';
+import { type Detector, outputRecord } from './detect';
+import { ImagePrefetcher } from './prefetch';
+
+export interface EvaluateOptions {
+  /** 0 (area under the curve, darknet's default), 11 or 101. */
+  points?: MapPoints;
+  /** IoU threshold for a match. Default 0.5. */
+  iou?: number;
+  /** thresh_calc_avg_iou for precision/recall/F1/average IoU. Default 0.25. */
+  thresh?: number;
+  /** Detection threshold. Default 0.005, as darknet's map. */
+  detThresh?: number;
+  /** NMS threshold. Default 0.45. */
+  nms?: number;
+  /** Evaluate only the first N images. */
+  limit?: number;
+  /** Decoding worker threads (0 = inline). */
+  workers?: number;
+  /** Images decoded ahead. Default 4. */
+  prefetch?: number;
+  /** Pure-inference runs after the pass, for the rate comparison (0 skips). Default 20. */
+  pureRuns?: number;
+  names?: string[];
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface EvaluateTiming {
+  images: number;
+  seconds: number;
+  /** End to end: decode, inference, boxes, NMS, matching. */
+  imagesPerSecond: number;
+  /** Pure inference on one prepared input, same session, median of `pureRuns`. */
+  inferenceMs: number;
+  inferenceImagesPerSecond: number;
+  /** imagesPerSecond / inferenceImagesPerSecond. */
+  ratio: number;
+  threads: number;
+  decodeWorkers: number;
+  /** Means per image, in the pass: decoding and post-processing (helper thread), waiting for a decoded image, inference. */
+  decodeMs: number;
+  waitMs: number;
+  inferMs: number;
+  postMs: number;
+}
+
+export interface EvaluateResult {
+  map: MapResult;
+  timing: EvaluateTiming;
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s.length ? s[Math.floor(s.length / 2)] : NaN;
+}
+
+export async function evaluate(detector: Detector, dataset: Dataset, opts: EvaluateOptions = {}): Promise<EvaluateResult> {
+  const items = opts.limit !== undefined ? dataset.items.slice(0, Math.max(0, opts.limit)) : dataset.items;
+  const missing = items.find((it) => it.missingImage);
+  if (missing) throw new Error(`image not found: ${missing.image}`);
+  const classes = detector.classes;
+  for (const it of items) {
+    const bad = it.truths.find((t) => t.classId < 0 || t.classId >= classes);
+    if (bad) throw new Error(`${it.labelPath ?? it.image}: class id ${bad.classId} is outside the model's ${classes} classes`);
+  }
+  const names = opts.names ?? dataset.names ?? detector.meta.names;
+  const acc = new MapAccumulator(classes, {
+    points: opts.points ?? 0, iouThresh: opts.iou ?? 0.5, thresh: opts.thresh ?? 0.25, nms: 0, names,
+  });
+  const config = detector.postConfig({ thresh: opts.detThresh ?? 0.005, nms: opts.nms ?? 0.45 });
+  const prefetcher = new ImagePrefetcher(items.map((it) => it.image), {
+    netW: detector.meta.netW, netH: detector.meta.netH, letterBox: detector.letterBox,
+    prefetch: opts.prefetch, workers: opts.workers,
+  });
+  const decodeWorkers = prefetcher.workers;
+  let decodeMs = 0;
+  let waitMs = 0;
+  let inferMs = 0;
+  let postMs = 0;
+  let lastTensor: Float32Array | undefined;
+  // Post-processing runs in the helper thread while the next image is inferred; results are
+  // added to the accumulator in image order (darknet's ranking depends on it).
+  const ready = new Map<number, Detection[]>();
+  let nextToAdd = 0;
+  const flush = () => {
+    while (ready.has(nextToAdd)) {
+      acc.add({ detections: ready.get(nextToAdd)!, ...splitDifficult(items[nextToAdd].truths) });
+      ready.delete(nextToAdd);
+      nextToAdd++;
+      opts.onProgress?.(nextToAdd, items.length);
+    }
+  };
+  const posts: Promise<void>[] = [];
+  const t0 = performance.now();
+  try {
+    let tWait = performance.now();
+    for await (const img of prefetcher) {
+      const t1 = performance.now();
+      waitMs += t1 - tWait;
+      decodeMs += img.decodeMs;
+      const outputs = await detector.infer(img.tensor);
+      const t2 = performance.now();
+      inferMs += t2 - t1;
+      const index = img.index;
+      posts.push(prefetcher.postprocess(config, outputRecord(outputs), img.width, img.height).then(({ dets, ms }) => {
+        postMs += ms;
+        ready.set(index, dets);
+        flush();
+      }));
+      lastTensor = img.tensor;
+      tWait = performance.now();
+    }
+    await Promise.all(posts);
+  } finally {
+    await prefetcher.close();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+
+  const runs = opts.pureRuns ?? 20;
+  const pure: number[] = [];
+  if (lastTensor && runs > 0) {
+    for (let i = 0; i < runs; i++) {
+      const t = performance.now();
+      await detector.infer(lastTensor);
+      pure.push(performance.now() - t);
+    }
+  }
+  const n = Math.max(1, items.length);
+  const inferenceMs = pure.length ? median(pure) : NaN;
+  const imagesPerSecond = items.length / seconds;
+  const inferenceImagesPerSecond = 1000 / inferenceMs;
+  return {
+    map: acc.result(),
+    timing: {
+      images: items.length,
+      seconds,
+      imagesPerSecond,
+      inferenceMs,
+      inferenceImagesPerSecond,
+      ratio: imagesPerSecond / inferenceImagesPerSecond,
+      threads: detector.session.threads,
+      decodeWorkers,
+      decodeMs: decodeMs / n,
+      waitMs: waitMs / n,
+      inferMs: inferMs / n,
+      postMs: postMs / n,
+    },
+  };
+}
