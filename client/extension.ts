@@ -20,7 +20,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     debug: { module: serverModule, transport: TransportKind.ipc, options: { execArgv: ['--nolazy', '--inspect=6009'] } },
   };
   const clientOptions: LanguageClientOptions = {
-    documentSelector: [{ language: LANGUAGE_ID }],
+    // darknet cfgs, and the pruning configs (*.prune.yaml) whose layers and files the server checks
+    documentSelector: [{ language: LANGUAGE_ID }, { scheme: 'file', pattern: '**/*.prune.yaml' }],
     // Settings (darkslim.weightsPath) are pulled by the server with workspace/configuration.
   };
   client = new LanguageClient('darkslim', 'Darkslim (Darknet cfg)', serverOptions, clientOptions);

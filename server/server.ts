@@ -28,6 +28,10 @@ import { hover } from './features/hover';
 import { inlayHints } from './features/inlayHints';
 import { definition, documentHighlights, references } from './features/layerReferences';
 import { modelSummary } from './features/modelSummary';
+import {
+  isPruneConfig, pruneConfigCompletionLsp, pruneConfigContext, pruneConfigDiagnostics, pruneConfigHoverLsp,
+} from './features/pruneConfig';
+import { createModelLoader } from '../core/prune/config';
 import { SEMANTIC_TOKENS_LEGEND, semanticTokens } from './features/semanticTokens';
 import { documentSymbols } from './features/symbols';
 import {
@@ -60,7 +64,13 @@ export function startServer(connection: Connection, options: ServerOptions = {})
 
   const analysisOf = (uri: string): Analysis | undefined => {
     const doc = documents.get(uri);
-    return doc && analyses.get(doc);
+    return doc && !isPruneConfig(uri) ? analyses.get(doc) : undefined;
+  };
+  /** Pruning configs (*.prune.yaml) read their model through one cache keyed by size and mtime. */
+  const loadModel = createModelLoader();
+  const pruneContext = (uri: string) => {
+    const path = uriToPath(uri);
+    return path ? pruneConfigContext(path, loadModel) : undefined;
   };
 
   const weightsFor = (a: Analysis, s: Settings): WeightsInfo => {
@@ -72,7 +82,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   /** Settings are async (workspace/configuration); the answer must still be for the version asked about. */
   const withSettings = async <T>(uri: string, f: (a: Analysis, s: Settings) => T): Promise<T | null> => {
     const doc = documents.get(uri);
-    if (!doc) return null;
+    if (!doc || isPruneConfig(uri)) return null;
     const s = await settings.get(uri);
     const now = documents.get(uri);
     if (!now || now.version !== doc.version) throw new ResponseError(LSPErrorCodes.ContentModified, 'The document changed.');
@@ -82,6 +92,11 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   async function publish(uri: string): Promise<void> {
     const doc = documents.get(uri);
     if (!doc) return;
+    if (isPruneConfig(uri)) {
+      const ctx = pruneContext(uri);
+      if (ctx) await connection.sendDiagnostics({ uri, version: doc.version, diagnostics: pruneConfigDiagnostics(doc.getText(), ctx) });
+      return;
+    }
     try {
       const s = await settings.get(uri);
       const now = documents.get(uri);
@@ -139,6 +154,8 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       store.invalidate(path);
       recheckUsers(path);
     }
+    // pruning configs check percent_limit against the weights they name
+    for (const doc of documents.all()) if (isPruneConfig(doc.uri)) debouncer.schedule(doc.uri);
   });
 
   documents.onDidChangeContent(({ document }) => debouncer.schedule(document.uri));
@@ -152,7 +169,15 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     void connection.sendDiagnostics({ uri, diagnostics: [] });
   });
 
-  connection.onHover((p) => withSettings(p.textDocument.uri, (a, s) => hover(a, p.position, weightsFor(a, s))));
+  connection.onHover((p) => {
+    const uri = p.textDocument.uri;
+    if (isPruneConfig(uri)) {
+      const doc = documents.get(uri);
+      const ctx = pruneContext(uri);
+      return doc && ctx ? pruneConfigHoverLsp(doc.getText(), p.position, ctx) : null;
+    }
+    return withSettings(uri, (a, s) => hover(a, p.position, weightsFor(a, s)));
+  });
   connection.onRequest(MODEL_SUMMARY_REQUEST, (p: ModelSummaryParams): Promise<ModelSummary | null> =>
     withSettings(p.uri, (a, s) => modelSummary(a, weightsFor(a, s))));
 
@@ -196,7 +221,13 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     return a ? semanticTokens(a) : { data: [] };
   });
   connection.onCompletion((p) => {
-    const a = analysisOf(p.textDocument.uri);
+    const uri = p.textDocument.uri;
+    if (isPruneConfig(uri)) {
+      const doc = documents.get(uri);
+      const ctx = pruneContext(uri);
+      return doc && ctx ? pruneConfigCompletionLsp(doc.getText(), p.position, ctx) : null;
+    }
+    const a = analysisOf(uri);
     return a ? completion(a, p.position) : null;
   });
   connection.onCodeAction((p) => {

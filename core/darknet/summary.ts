@@ -16,7 +16,15 @@ export interface InspectReport {
   };
 }
 
-export function inspectReport(graph: ModelGraph, weights?: { path: string; weights: ModelWeights; check: WeightsCheck }): InspectReport {
+/** What the pruning planner knows better than the graph alone: which convs it may prune and the
+ * percent_limit of its policy. Without it, candidatePrunableConvs and the per-layer limit are used. */
+export interface PruneView {
+  prunableLayers: Layer[];
+  percentLimit: number;
+  highestThreshold: number;
+}
+
+export function inspectReport(graph: ModelGraph, weights?: { path: string; weights: ModelWeights; check: WeightsCheck }, prune?: PruneView): InspectReport {
   const report: InspectReport = {
     input: { width: graph.net.width, height: graph.net.height, channels: graph.net.channels },
     layers: graph.layers.map((l) => ({
@@ -30,7 +38,11 @@ export function inspectReport(graph: ModelGraph, weights?: { path: string; weigh
   };
   if (weights) {
     const { header } = weights.weights;
-    const g = gammaStats(graph, weights.weights);
+    const g = gammaStats(graph, weights.weights, prune?.prunableLayers);
+    if (prune) {
+      g.percentLimit = prune.percentLimit;
+      g.highestThreshold = prune.highestThreshold;
+    }
     report.weights = {
       path: weights.path, major: header.major, minor: header.minor, revision: header.revision, seen: Number(header.seen),
       bytes: weights.check.bytes, expectedBytes: weights.check.expectedBytes, ok: weights.check.ok, partial: weights.check.partial,
