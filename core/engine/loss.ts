@@ -242,7 +242,10 @@ export function headTargets(raw: Float32Array, shape: number[], cfg: HeadLossCon
 /** 1 - IoU-kind of the predictions gathered at `rows` (tf ops, differentiable). Sum over rows. */
 function iouLossTensor(rawFlat: tf.Tensor2D, t: HeadTargets, cfg: HeadLossConfig, W: number, H: number): tf.Scalar {
   const P = t.iouRows.length;
-  const rows = tf.gather(rawFlat, tf.tensor1d(t.iouRows, 'int32')); // [P, 5+C]
+  // a one-hot matmul: its gradient exists on every backend (gather's needs UnsortedSegmentSum,
+  // which wasm lacks; gatherND has no gradient at all)
+  const pick = tf.cast(tf.oneHot(tf.tensor1d(t.iouRows, 'int32'), rawFlat.shape[0]), 'float32') as tf.Tensor2D;
+  const rows = tf.matMul(pick, rawFlat); // [P, 5+C]
   const s = cfg.scaleXY;
   const cells = tf.tensor2d(t.iouCells, [P, 2]);
   const xy = tf.div(tf.add(tf.sub(tf.mul(tf.sigmoid(tf.slice(rows, [0, 0], [P, 2])), s), 0.5 * (s - 1)), cells), tf.tensor1d([W, H]));

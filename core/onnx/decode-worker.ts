@@ -8,6 +8,7 @@ const port = parentPort;
 if (port && (workerData as Record<string, unknown> | null)?.[WORKER_FLAG] === true) {
   // libvips would otherwise decode with as many threads as cores, competing with onnxruntime.
   sharp.concurrency(1);
+  sharp.cache(false); // every image is new: libvips' operation cache only costs memory
   let chain: Promise<void> = Promise.resolve();
   port.on('message', (msg: HelperRequest & { job: number }) => {
     chain = chain.then(async () => {

@@ -109,11 +109,13 @@ export async function evaluate(detector: Detector, dataset: Dataset, opts: Evalu
       const t2 = performance.now();
       inferMs += t2 - t1;
       const index = img.index;
-      posts.push(prefetcher.postprocess(config, outputRecord(outputs), img.width, img.height).then(({ dets, ms }) => {
+      const post = prefetcher.postprocess(config, outputRecord(outputs), img.width, img.height).then(({ dets, ms }) => {
         postMs += ms;
         ready.set(index, dets);
         flush();
-      }));
+      });
+      post.catch(() => undefined); // reported by Promise.all below, or moot when the loop throws
+      posts.push(post);
       lastTensor = img.tensor;
       tWait = performance.now();
     }

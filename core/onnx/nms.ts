@@ -4,26 +4,20 @@
 // beta_nms) or box_iou respectively. Every corpus model uses greedynms: plain IoU NMS would drop
 // boxes darknet keeps (two overlapping cars in dog.jpg, IoU 0.54, DIoU 0.43).
 // All arithmetic is rounded to float32 in darknet's order.
-import { boxIou, doNmsSort, type Box, type Detection } from '../eval/boxes';
+import { boxIou, type Box, type Detection } from '../eval/boxes';
 import type { NmsKind } from './layers';
 
 const f = Math.fround;
 
-/** darknet box_c(): the smallest box enclosing a and b, as top/bot/left/right. */
-function enclosing(a: Box, b: Box): { top: number; bot: number; left: number; right: number } {
-  return {
-    top: Math.min(f(a.y - f(a.h / 2)), f(b.y - f(b.h / 2))),
-    bot: Math.max(f(a.y + f(a.h / 2)), f(b.y + f(b.h / 2))),
-    left: Math.min(f(a.x - f(a.w / 2)), f(b.x - f(b.w / 2))),
-    right: Math.max(f(a.x + f(a.w / 2)), f(b.x + f(b.w / 2))),
-  };
-}
-
 /** darknet box_diou() (exponent 0.6) and box_diounms() (exponent beta). */
 export function boxDiou(a: Box, b: Box, exponent = 0.6): number {
-  const ba = enclosing(a, b);
-  const w = f(ba.right - ba.left);
-  const h = f(ba.bot - ba.top);
+  // box_c(): the smallest box enclosing a and b
+  const top = Math.min(f(a.y - f(a.h / 2)), f(b.y - f(b.h / 2)));
+  const bot = Math.max(f(a.y + f(a.h / 2)), f(b.y + f(b.h / 2)));
+  const left = Math.min(f(a.x - f(a.w / 2)), f(b.x - f(b.w / 2)));
+  const right = Math.max(f(a.x + f(a.w / 2)), f(b.x + f(b.w / 2)));
+  const w = f(right - left);
+  const h = f(bot - top);
   const c = f(f(w * w) + f(h * h));
   const iou = boxIou(a, b);
   if (c === 0) return iou;
@@ -34,13 +28,15 @@ export function boxDiou(a: Box, b: Box, exponent = 0.6): number {
   return f(iou - u);
 }
 
-function cmpDesc(a: number, b: number): number {
-  const diff = f(a - b);
-  return diff < 0 ? 1 : diff > 0 ? -1 : 0;
-}
-
-/** darknet diounms_sort(): in place, like do_nms_sort (objectness-0 boxes moved to the end, stable sort per class). */
-export function diounmsSort(dets: Detection[], classes: number, thresh: number, kind: Exclude<NmsKind, 'default'>, beta: number): void {
+/**
+ * darknet do_nms_sort() (kind 'default') and diounms_sort() (the others), in place: boxes with
+ * objectness 0 are swapped to the end and ignored; for each class the rest is stably sorted by that
+ * class's probability (glibc's qsort is a merge sort) and each box zeroes that probability of
+ * every later box it overlaps beyond `thresh`. The array order left behind is darknet's (mAP's
+ * TP/FP-at-threshold counting depends on it). Works on typed copies of the probabilities; writes
+ * them back at the end.
+ */
+export function diounmsSort(dets: Detection[], classes: number, thresh: number, kind: NmsKind, beta: number): void {
   let k = dets.length - 1;
   for (let i = 0; i <= k; ++i) {
     if (dets[i].objectness === 0) {
@@ -52,53 +48,91 @@ export function diounmsSort(dets: Detection[], classes: number, thresh: number, 
     }
   }
   const total = k + 1;
+  if (total <= 0) return;
   const t = f(thresh);
-  const b1 = f(beta);
-  const positive: Detection[] = new Array(total);
-  const rest: Detection[] = new Array(total);
+  const exponent = kind === 'diounms' ? f(beta) : 0.6;
+  const overlaps = (a: Box, b: Box): boolean =>
+    (kind === 'default' || kind === 'cornersnms' ? boxIou(a, b) : boxDiou(a, b, exponent)) > t;
+  // Edges as box_intersection computes them: boxes that do not intersect have IoU 0 and DIoU <= 0,
+  // so with thresh >= 0 they never suppress each other; most pairs are rejected by this test.
+  const L = new Float64Array(total);
+  const R = new Float64Array(total);
+  const T = new Float64Array(total);
+  const B = new Float64Array(total);
+  for (let id = 0; id < total; ++id) {
+    const b = dets[id].box;
+    L[id] = f(f(b.x) - f(f(b.w) / 2));
+    R[id] = f(f(b.x) + f(f(b.w) / 2));
+    T[id] = f(f(b.y) - f(f(b.h) / 2));
+    B[id] = f(f(b.y) + f(f(b.h) / 2));
+  }
+  const canSkip = t >= 0;
+  // pt[c * total + id]: probability of class c of the detection at (post-swap) position id
+  const pt = new Float32Array(classes * total);
+  for (let id = 0; id < total; ++id) {
+    const p = dets[id].prob;
+    for (let c = 0; c < classes; ++c) pt[c * total + id] = p[c];
+  }
+  const ord = new Int32Array(total);
+  for (let i = 0; i < total; ++i) ord[i] = i;
+  const pos = new Int32Array(total);
+  const rest = new Int32Array(total);
   for (let c = 0; c < classes; ++c) {
-    // Stable sort of the first `total` by prob[c] descending (glibc's qsort is a merge sort). With
-    // no negative/NaN probabilities that is: positives stably sorted, then the zeros in order.
+    const base = c * total;
+    const byProb = (x: number, y: number): number => {
+      const diff = f(pt[base + x] - pt[base + y]);
+      return diff < 0 ? 1 : diff > 0 ? -1 : 0;
+    };
     let np = 0;
     let nr = 0;
     let exotic = false;
     for (let i = 0; i < total; ++i) {
-      const p = dets[i].prob[c];
-      if (p > 0) positive[np++] = dets[i];
-      else if (p === 0) rest[nr++] = dets[i];
+      const id = ord[i];
+      const p = pt[base + id];
+      if (p > 0) pos[np++] = id;
+      else if (p === 0) rest[nr++] = id;
       else { exotic = true; break; }
     }
-    let active = total;
+    let active: number;
     if (exotic) {
-      const head = dets.slice(0, total).sort((a, b) => cmpDesc(a.prob[c], b.prob[c]));
-      for (let i = 0; i < total; ++i) dets[i] = head[i];
+      // negative or NaN probabilities: the general stable sort
+      ord.set(Array.from(ord).sort(byProb));
+      active = total;
     } else {
       if (np === 0) continue; // all keys equal: the stable sort changes nothing
-      const head = positive.slice(0, np).sort((a, b) => cmpDesc(a.prob[c], b.prob[c]));
-      for (let i = 0; i < np; ++i) dets[i] = head[i];
-      for (let i = 0; i < nr; ++i) dets[np + i] = rest[i];
+      // positives stably sorted, then the zeros in their order
+      const sorted = Array.from(pos.subarray(0, np)).sort(byProb);
+      for (let i = 0; i < np; ++i) ord[i] = sorted[i];
+      ord.set(rest.subarray(0, nr), np);
       active = np; // the zeros after them cannot suppress or be suppressed
     }
     for (let i = 0; i < active; ++i) {
-      if (dets[i].prob[c] === 0) continue;
-      const a = dets[i].box;
+      const a = ord[i];
+      if (pt[base + a] === 0) continue;
+      const boxA = dets[a].box;
       for (let j = i + 1; j < active; ++j) {
-        const dj = dets[j];
-        if (dj.prob[c] === 0) continue; // zeroing again changes nothing
-        const b = dj.box;
-        let suppress: boolean;
-        if (kind === 'cornersnms') suppress = boxIou(a, b) > t;
-        else if (kind === 'greedynms') suppress = boxDiou(a, b) > t;
-        else suppress = boxDiou(a, b, b1) > t;
-        if (suppress) dj.prob[c] = 0;
+        const b = ord[j];
+        if (pt[base + b] === 0) continue; // zeroing again changes nothing
+        if (canSkip) {
+          const w = f(Math.min(R[a], R[b]) - Math.max(L[a], L[b]));
+          const h = f(Math.min(B[a], B[b]) - Math.max(T[a], T[b]));
+          if (!(w > 0 && h > 0)) continue;
+        }
+        if (overlaps(boxA, dets[b].box)) pt[base + b] = 0;
       }
     }
+  }
+  const head = Array.from(ord, (id) => dets[id]);
+  for (let i = 0; i < total; ++i) {
+    const d = head[i];
+    const id = ord[i];
+    for (let c = 0; c < classes; ++c) d.prob[c] = pt[c * total + id];
+    dets[i] = d;
   }
 }
 
 /** The NMS darknet's `detector test` / `map` apply for this model. */
 export function applyNms(dets: Detection[], classes: number, nms: { kind: NmsKind; beta: number }, thresh = 0.45): void {
   if (!(thresh > 0) || dets.length === 0) return;
-  if (nms.kind === 'default') doNmsSort(dets, classes, thresh);
-  else diounmsSort(dets, classes, thresh, nms.kind, nms.beta);
+  diounmsSort(dets, classes, thresh, nms.kind, nms.beta);
 }

@@ -124,8 +124,12 @@ export async function handleRequest(req: HelperRequest): Promise<HelperReply> {
   return req.kind === 'decode' ? decodeRequest(req) : postRequest(req);
 }
 
-export function defaultDecodeWorkers(): number {
-  return availableParallelism() >= 6 ? 2 : 1;
+/**
+ * Helper threads by default: one up to 4 cores; beyond, about a third of the cores (small models
+ * stop scaling with onnxruntime threads long before decoding stops needing cores), at most 6.
+ */
+export function defaultDecodeWorkers(cores = availableParallelism()): number {
+  return cores <= 4 ? 1 : Math.min(6, Math.floor(cores / 3));
 }
 
 /** The worker's script: dist/decode-worker.js beside a bundle, else the TypeScript source (dev, tests). */
@@ -238,7 +242,7 @@ export interface PrefetchOptions {
   letterBox: boolean;
   /** Images decoded ahead of the consumer. Default 3. */
   prefetch?: number;
-  /** Helper worker threads; 0 works inline. Default: 1 (2 on machines with 6+ cores). */
+  /** Helper worker threads; 0 works inline. Default: defaultDecodeWorkers(). */
   workers?: number;
 }
 

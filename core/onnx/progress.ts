@@ -45,7 +45,7 @@ export function createProgress(total: number, label: string, opts: ProgressOptio
       if (tty) {
         if (now - lastDraw < 100 && done < total) return;
         lastDraw = now;
-        const cols = Math.max(20, (stream.columns ?? 80) - 1);
+        const cols = Math.max(40, (stream.columns || 80) - 1);
         const s = status(done, extra);
         const head = `${label} `;
         const barWidth = Math.max(10, Math.min(40, cols - head.length - s.text.length - 4));

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Detection } from '../../core/eval/boxes';
-import { boxIou } from '../../core/eval/boxes';
+import { boxIou, doNmsSort } from '../../core/eval/boxes';
 import { cRound, detectionRecords, formatRecord, printfRound, selectDetections } from '../../core/onnx/detect';
 import { boxDiou, diounmsSort } from '../../core/onnx/nms';
 import { corpusPath, NO_CORPUS } from '../helpers/corpus';
@@ -124,9 +124,9 @@ test('greedynms suppresses with DIoU (exponent 0.6): darknet keeps both overlapp
   assert.deepEqual(dets.map((d) => Math.round(d.prob[2] * 100)), [88, 37]);
 });
 
-test('diounms_sort equals a literal transcription of darknet\'s (full stable sort per class)', () => {
+test('NMS equals a literal transcription of darknet\'s diounms_sort / do_nms_sort (order and probabilities)', () => {
   const r = rng(99);
-  const literal = (ds: Detection[], classes: number, thresh: number, kind: 'greedynms' | 'diounms' | 'cornersnms', beta: number) => {
+  const literal = (ds: Detection[], classes: number, thresh: number, kind: 'default' | 'greedynms' | 'diounms' | 'cornersnms', beta: number) => {
     let k = ds.length - 1;
     for (let i = 0; i <= k; ++i) if (ds[i].objectness === 0) { const s = ds[i]; ds[i] = ds[k]; ds[k] = s; --k; --i; }
     const total = k + 1;
@@ -136,7 +136,7 @@ test('diounms_sort equals a literal transcription of darknet\'s (full stable sor
       for (let i = 0; i < total; i++) {
         if (ds[i].prob[c] === 0) continue;
         for (let j = i + 1; j < total; j++) {
-          const v = kind === 'cornersnms' ? boxIou(ds[i].box, ds[j].box) : boxDiou(ds[i].box, ds[j].box, kind === 'greedynms' ? 0.6 : beta);
+          const v = kind === 'cornersnms' || kind === 'default' ? boxIou(ds[i].box, ds[j].box) : boxDiou(ds[i].box, ds[j].box, kind === 'greedynms' ? 0.6 : beta);
           if (v > Math.fround(thresh)) ds[j].prob[c] = 0;
         }
       }
@@ -151,12 +151,18 @@ test('diounms_sort equals a literal transcription of darknet\'s (full stable sor
       if (r() < 0.1) d.objectness = 0;
       dets.push(d);
     }
-    for (const kind of ['greedynms', 'diounms', 'cornersnms'] as const) {
+    for (const kind of ['default', 'greedynms', 'diounms', 'cornersnms'] as const) {
       const a = dets.map((d) => ({ ...d, prob: d.prob.slice() }));
       const b = dets.map((d) => ({ ...d, prob: d.prob.slice() }));
       diounmsSort(a, 4, 0.45, kind, 0.3);
       literal(b, 4, 0.45, kind, 0.3);
-      assert.deepEqual(a.map((d) => [...d.prob]), b.map((d) => [...d.prob]), `trial ${trial} ${kind}`);
+      assert.deepEqual(a.map((d) => [d.box.x, ...d.prob]), b.map((d) => [d.box.x, ...d.prob]), `trial ${trial} ${kind}`);
     }
+    // default NMS is core/eval's do_nms_sort
+    const a = dets.map((d) => ({ ...d, prob: d.prob.slice() }));
+    const b = dets.map((d) => ({ ...d, prob: d.prob.slice() }));
+    diounmsSort(a, 4, 0.45, 'default', 0);
+    doNmsSort(b, 4, 0.45);
+    assert.deepEqual(a.map((d) => [d.box.x, ...d.prob]), b.map((d) => [d.box.x, ...d.prob]), `trial ${trial} do_nms_sort`);
   }
 });

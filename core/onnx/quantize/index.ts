@@ -18,10 +18,11 @@ import { exportSpec, type OnnxMetadata } from '../export';
 import { networkSpec, type NetworkSpec } from '../layers';
 import { decodeModel, encodeModel } from '../proto';
 import { calibrationImages, collectStatistics } from './calibrate';
+import { equalizeSpec } from './equalize';
 import {
-  type ActivationType, assignLayers, buildQdqModel, cleanModel, type HeadMode, planQdq, withExtraOutputs, withoutOutputs,
+  type ActivationType, assignLayers, buildQdqModel, cleanModel, type HeadMode, planQdq, type QdqPlan, withExtraOutputs, withoutOutputs,
 } from './qdq';
-import { type CalibrationMethod, chooseThreshold, DEFAULT_PERCENTILE } from './thresholds';
+import { type CalibrationMethod, chooseThreshold, DEFAULT_PERCENTILE, type TensorStats } from './thresholds';
 
 export * from './thresholds';
 export * from './qdq';
@@ -133,7 +134,8 @@ export interface PreparedModel {
 
 /** Exports the float model and maps its nodes to darknet layers. */
 export function prepareFloat(graph: ModelGraph, weights: ModelWeights, opts: { names?: string[]; batch?: number } = {}): PreparedModel {
-  const spec = networkSpec(graph, weights);
+  let spec = networkSpec(graph, weights);
+  if (process.env.DS_CLE) spec = equalizeSpec(spec).spec;
   if (spec.heads.length === 0) throw new Error('the network has no [yolo] layer: quantization is calibrated and reported for YOLO detectors');
   const plain = exportSpec(spec, { names: opts.names, batch: opts.batch });
   const layers = spec.layers.filter((l) => l.kind !== 'yolo').map((l) => l.index);
@@ -151,55 +153,91 @@ export function prepareFloat(graph: ModelGraph, weights: ModelWeights, opts: { n
   return { spec, floatBytes: plain.bytes, metadata: plain.metadata, model, layerOfNode };
 }
 
-export async function quantizeDarknet(graph: ModelGraph, weights: ModelWeights, opts: QuantizeOptions): Promise<QuantizeResult> {
+export interface Calibration {
+  /** Statistics per calibrated tensor (float-model names). */
+  stats: Map<string, TensorStats>;
+  /** Whether |x| histograms were collected (kl and percentile need them). */
+  histograms: boolean;
+  images: string[];
+  seconds: number;
+}
+
+/** Runs the calibration images through the float model and gathers statistics of `tensors`. */
+export async function calibrate(
+  prepared: PreparedModel, tensors: string[], images: string[],
+  opts: { histograms?: boolean; threads?: number; workers?: number; onProgress?: (done: number, total: number) => void } = {},
+): Promise<Calibration> {
+  const { model, spec } = prepared;
+  const inputName = model.graph.input[0]?.name ?? 'input';
+  const calibModel = encodeModel(withExtraOutputs(model, tensors.filter((n) => n !== inputName)));
+  const t0 = performance.now();
+  const histograms = opts.histograms ?? true;
+  const stats = await collectStatistics(calibModel, tensors, images, {
+    netW: spec.netW, netH: spec.netH, letterBox: spec.letterBox, method: histograms ? 'kl' : 'minmax', threads: opts.threads,
+    workers: opts.workers, onProgress: opts.onProgress,
+  });
+  return { stats, histograms, images, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** Every float tensor a plan could quantize: the input and the outputs of all nodes outside the [yolo] decode. */
+export function allActivationTensors(prepared: PreparedModel): string[] {
+  const yolo = new Set(prepared.spec.heads.map((h) => h.index));
+  const out = [prepared.model.graph.input[0]?.name ?? 'input'];
+  prepared.model.graph.node.forEach((n, i) => {
+    if (!yolo.has(prepared.layerOfNode[i])) out.push(...n.output.filter(Boolean));
+  });
+  return out;
+}
+
+export interface BuildQuantizedOptions {
+  method?: CalibrationMethod;
+  percentile?: number;
+  keepFloat?: number[];
+  heads?: HeadMode;
+  activations?: ActivationType;
+  bias?: 'int32' | 'float';
+  /** Skip loading the result in onnxruntime to count its kernels (tests of the rewrite alone). */
+  skipVerify?: boolean;
+}
+
+/** The int8 model from a plan and calibration statistics (the plan's tensors must all be calibrated). */
+export async function buildQuantized(prepared: PreparedModel, plan: QdqPlan, calibration: Calibration, opts: BuildQuantizedOptions = {}): Promise<QuantizeResult> {
   const method = opts.method ?? 'kl';
   const percent = opts.percentile ?? DEFAULT_PERCENTILE;
   const heads = opts.heads ?? 'integer';
   const activations = opts.activations ?? 'uint8';
-  if (heads === 'integer' && activations !== 'uint8') throw new Error('integer heads (ConvInteger) need uint8 activations');
-  const prepared = prepareFloat(graph, weights, { names: opts.names, batch: opts.batch });
-  const { spec, model, layerOfNode } = prepared;
-  const plan = planQdq(model, spec, layerOfNode, { keepFloat: opts.keepFloat, heads });
-  if (plan.quantized.size === 0 && plan.integer.size === 0) throw new Error('nothing to quantize: every layer is kept in float');
-
-  const source = await calibrationImages(opts.calib, opts.images ?? 100);
-  const inputName = model.graph.input[0]?.name ?? 'input';
-  const calibModel = encodeModel(withExtraOutputs(model, plan.calibrate.filter((n) => n !== inputName)));
-  const t0 = performance.now();
-  const stats = await collectStatistics(calibModel, plan.calibrate, source.images, {
-    netW: spec.netW, netH: spec.netH, letterBox: spec.letterBox, method, threads: opts.threads, workers: opts.workers,
-    onProgress: opts.onProgress,
-  });
-  const calibrationSeconds = (performance.now() - t0) / 1000;
-
+  if (method !== 'minmax' && !calibration.histograms) throw new Error(`${method} calibration needs histograms`);
   const thresholds = new Map<string, { threshold: number; min: number; klBin?: number }>();
   const fullRange = new Set(plan.tensors.filter((t) => t.fullRange).map((t) => t.name));
   for (const name of plan.calibrate) {
-    const s = stats.get(name)!;
+    const s = calibration.stats.get(name);
+    if (!s) throw new Error(`internal: tensor ${name} was not calibrated`);
     const choice = fullRange.has(name) ? { threshold: s.absMax } : chooseThreshold(s, method, percent);
     thresholds.set(name, { threshold: choice.threshold, min: s.min, klBin: 'klBin' in choice ? choice.klBin : undefined });
   }
   const quantMeta = {
-    method, ...(method === 'percentile' ? { percentile: percent } : {}), images: source.images.length, activations, heads,
+    method, ...(method === 'percentile' ? { percentile: percent } : {}), images: calibration.images.length, activations, heads,
     keepFloat: opts.keepFloat ?? [],
   };
-  const built = buildQdqModel(model, plan, thresholds, {
+  const built = buildQdqModel(prepared.model, plan, thresholds, {
     activations, bias: opts.bias, metadata: [{ key: QUANT_METADATA_KEY, value: JSON.stringify(quantMeta) }],
   });
   const bytes = encodeModel(built.model);
 
-  let ops: Record<string, number>;
-  try {
-    ops = await optimizedOps(bytes);
-  } catch (e) {
-    throw new Error(`the int8 model does not load in onnxruntime: ${(e as Error).message}`);
+  let ops: Record<string, number> = {};
+  if (!opts.skipVerify) {
+    try {
+      ops = await optimizedOps(bytes);
+    } catch (e) {
+      throw new Error(`the int8 model does not load in onnxruntime: ${(e as Error).message}`);
+    }
   }
   const int8Ops = Object.fromEntries(Object.entries(ops).filter(([op]) => isInt8Kernel(op)));
-  if (Object.keys(int8Ops).length === 0) throw new Error('onnxruntime fused no int8 kernel in the quantized model: nothing was written');
+  if (!opts.skipVerify && Object.keys(int8Ops).length === 0) throw new Error('onnxruntime fused no int8 kernel in the quantized model');
 
   const tensors: TensorReport[] = plan.tensors.map((t) => {
     const p = built.params.get(t.name)!;
-    const s = stats.get(t.tiedTo ?? t.name);
+    const s = calibration.stats.get(t.tiedTo ?? t.name);
     const th = thresholds.get(t.tiedTo ?? t.name);
     return {
       layer: t.layer, op: t.op, tensor: t.name, min: s?.min ?? NaN, max: s?.max ?? NaN, threshold: p.threshold, scale: p.scale,
@@ -213,8 +251,8 @@ export async function quantizeDarknet(graph: ModelGraph, weights: ModelWeights, 
     metadata: prepared.metadata,
     method,
     ...(method === 'percentile' ? { percentile: percent } : {}),
-    images: source.images.length,
-    calibrationImages: source.images,
+    images: calibration.images.length,
+    calibrationImages: calibration.images,
     activations,
     heads,
     keepFloat: [...(opts.keepFloat ?? [])].sort((a, b) => a - b),
@@ -222,6 +260,23 @@ export async function quantizeDarknet(graph: ModelGraph, weights: ModelWeights, 
     tensors,
     optimizedOps: ops,
     int8Ops,
-    calibrationSeconds,
+    calibrationSeconds: calibration.seconds,
   };
+}
+
+export async function quantizeDarknet(graph: ModelGraph, weights: ModelWeights, opts: QuantizeOptions): Promise<QuantizeResult> {
+  const method = opts.method ?? 'kl';
+  const heads = opts.heads ?? 'integer';
+  const activations = opts.activations ?? 'uint8';
+  if (heads === 'integer' && activations !== 'uint8') throw new Error('integer heads (ConvInteger) need uint8 activations');
+  const prepared = prepareFloat(graph, weights, { names: opts.names, batch: opts.batch });
+  const plan = planQdq(prepared.model, prepared.spec, prepared.layerOfNode, { keepFloat: opts.keepFloat, heads });
+  if (plan.quantized.size === 0 && plan.integer.size === 0) throw new Error('nothing to quantize: every layer is kept in float');
+  const source = await calibrationImages(opts.calib, opts.images ?? 100);
+  const calibration = await calibrate(prepared, plan.calibrate, source.images, {
+    histograms: method !== 'minmax', threads: opts.threads, workers: opts.workers, onProgress: opts.onProgress,
+  });
+  return buildQuantized(prepared, plan, calibration, {
+    method, percentile: opts.percentile, keepFloat: opts.keepFloat, heads, activations, bias: opts.bias,
+  });
 }

@@ -149,7 +149,7 @@ export function planQdq(model: ModelProto, spec: NetworkSpec, layerOfNode: numbe
       else if (heads === 'integer') integer.add(i);
       return;
     }
-    if (QLINEAR_OPS.has(n.opType)) {
+    if (QLINEAR_OPS.has(n.opType) && !(process.env.DS_FUSELEAKY && n.opType === 'LeakyRelu' && nodes[producer.get(n.input[0]) ?? -1]?.opType === 'Conv' && (process.env.DS_FUSELAYERS ? process.env.DS_FUSELAYERS.split(',').map(Number).includes(layerOfNode[i]) : true))) {
       const acts = activationInputs(n);
       if (acts.length === 0) return;
       if ((n.opType === 'Add' || n.opType === 'Mul') && acts.length !== 2) return; // x·const: stays float
@@ -169,7 +169,7 @@ export function planQdq(model: ModelProto, spec: NetworkSpec, layerOfNode: numbe
     if (cs.length !== 1 || graphOutputs.has(n.output[0])) continue;
     const next = nodes[cs[0]];
     if (layerOfNode[cs[0]] !== layerOfNode[i]) continue;
-    if (next.opType === 'Relu' || (next.opType === 'Clip' && clipMin(model, next) === 0)) {
+    if (next.opType === 'Relu' || (next.opType === 'Clip' && clipMin(model, next) === 0) || (process.env.DS_FUSELEAKY && next.opType === 'LeakyRelu' && (process.env.DS_FUSELAYERS ? process.env.DS_FUSELAYERS.split(',').map(Number).includes(layerOfNode[i]) : true))) {
       if (!next.output.some((o) => graphOutputs.has(o))) fused.add(cs[0]);
     }
   }
@@ -289,7 +289,7 @@ export interface WeightQuant {
 }
 
 /** Symmetric int8 per output channel: scale = max|w|/127, q = round(w/scale) in [-127, 127]. */
-export function quantizeWeights(w: Float32Array, channels: number): WeightQuant {
+export function quantizeWeights(w: Float32Array, channels: number, qmax = Number(process.env.DS_QMAX ?? 127)): WeightQuant {
   const per = w.length / channels;
   if (!Number.isInteger(per)) throw new Error(`internal: ${w.length} weights for ${channels} channels`);
   const q = new Int8Array(w.length);
@@ -297,9 +297,9 @@ export function quantizeWeights(w: Float32Array, channels: number): WeightQuant 
   for (let o = 0; o < channels; o++) {
     let m = 0;
     for (let k = 0; k < per; k++) m = Math.max(m, Math.abs(w[o * per + k]));
-    const s = m > 0 ? Math.fround(m / 127) : 1;
+    const s = m > 0 ? Math.fround(m / qmax) : 1;
     scales[o] = s;
-    for (let k = 0; k < per; k++) q[o * per + k] = Math.max(-127, Math.min(127, roundHalfEven(w[o * per + k] / s)));
+    for (let k = 0; k < per; k++) q[o * per + k] = Math.max(-qmax, Math.min(qmax, roundHalfEven(w[o * per + k] / s)));
   }
   return { q, scales };
 }
@@ -404,6 +404,8 @@ export interface BuildOptions {
   bias?: 'int32' | 'float';
   /** Extra metadata entries. */
   metadata?: { key: string; value: string }[];
+  /** Rename internal tensors to short names (smaller file). Default true. */
+  shortNames?: boolean;
 }
 
 export interface BuildResult {
@@ -433,15 +435,29 @@ export function buildQdqModel(
   const usedInits = new Set<string>();
   const nodes: NodeProto[] = [];
   let counter = 0;
-  const fresh = (hint: string) => `${hint}${(counter++).toString(36)}`;
+  const fresh = (hint: string) => `${hint}.${counter++}`;
 
   // Quantization parameters.
   const params = new Map<string, ActivationQuant>();
+  const leakyNext = new Set<string>(); for (const n of src.node) if (n.opType === 'LeakyRelu') leakyNext.add(n.input[0]);
   for (const t of plan.tensors) {
     if (t.tiedTo) continue;
     const st = thresholds.get(t.name);
     if (!st) throw new Error(`internal: no calibration statistics for ${t.name}`);
+    if (process.env.DS_ASYM && st.min < 0) {
+      const k = Number(process.env.DS_K ?? 1e9); const hi = Math.min(st.threshold, st.max > 0 ? st.max : st.threshold); const lo = Math.max(st.min, -st.threshold, t.op === 'Conv' && leakyNext.has(t.name) ? -k * hi : -Infinity); const sc = Math.fround((hi - lo) / 255);
+      params.set(t.name, { scale: sc, zeroPoint: Math.round(-lo / sc), type: actType, nonNegative: false, threshold: hi });
+    } else
     params.set(t.name, activationParams(st.threshold, st.min >= 0, actType));
+  }
+  if (process.env.DS_SHARE) {
+    for (const n of src.node) if (n.opType === 'LeakyRelu' && params.has(n.input[0]) && params.has(n.output[0])) {
+      const a = thresholds.get(n.input[0])!; const b = thresholds.get(n.output[0])!;
+      const k = Number(process.env.DS_K ?? 1e9);
+      const hi = Math.min(b.threshold, Math.max(b.threshold, 0)); const lo = Math.max(a.min, -a.threshold, -k * hi);
+      const sc = Math.fround((hi - lo) / 255); const p = { scale: sc, zeroPoint: Math.round(-lo / sc), type: actType, nonNegative: false, threshold: hi };
+      params.set(n.input[0], p); params.set(n.output[0], p);
+    }
   }
   for (const t of plan.tensors) if (t.tiedTo) params.set(t.name, params.get(t.tiedTo)!);
 
@@ -520,13 +536,14 @@ export function buildQdqModel(
       const wf = floatValues(w);
       const channels = w.dims[0];
       const wq = quantizeWeights(wf, channels);
+      if (process.env.DS_FLOATW) { for (let k = 0; k < wq.q.length; k++) (wq.q as any)[k] = 0; }
       const wName = fresh('w');
       newInits.push(rawTensor(wName, w.dims, DT.INT8, wq.q));
       const wsName = fresh('ws');
       newInits.push(rawTensor(wsName, [channels], DT.FLOAT, wq.scales));
       const wdq = fresh('wd');
       nodes.push({ name: '', opType: 'DequantizeLinear', input: [wName, wsName], output: [wdq], attribute: [{ name: 'axis', type: AttrType.INT, i: 0 }] });
-      n.input[1] = wdq;
+      n.input[1] = process.env.DS_FLOATW ? (useInit(n.input[1]), n.input[1]) : wdq;
       if (n.input[2]) {
         const b = inits.get(n.input[2])!;
         if (biasMode === 'int32') {
@@ -610,7 +627,9 @@ export function buildQdqModel(
     }
   }
 
-  const renamed = shortenNames([...casts, ...nodes], newInits, new Set([inputName, ...graphOutputs]));
+  const renamed = opts.shortNames === false
+    ? { nodes: [...casts, ...nodes], initializers: newInits }
+    : shortenNames([...casts, ...nodes], newInits, new Set([inputName, ...graphOutputs]));
   const out: ModelProto = {
     irVersion: model.irVersion,
     opsetImport: model.opsetImport.map((o) => ({ domain: o.domain, version: o.version })),

@@ -6,9 +6,11 @@
 // max|x| (bin k covers [k·w, (k+1)·w), w = max|x| / HISTOGRAM_BINS):
 //   - kl: the MNN / TensorRT entropy calibration. For each candidate i in TARGET_BINS..BINS-1 the
 //     reference distribution P is bins 0..i-1 with the whole tail (bins i..) folded into bin i-1;
-//     Q is P merged into TARGET_BINS bins and expanded back (each merged bin's mass spread evenly
-//     over the bins of P it covers that are not empty, fractional bins weighted by the fraction
-//     covered). The i with the smallest KL(P‖Q) wins (the first one on ties); T = (i + 0.5)·w.
+//     Q is bins 0..i-1 (without the tail, as in TensorRT's recipe: otherwise i = TARGET_BINS
+//     would always win with KL = 0) merged into TARGET_BINS bins and expanded back (each merged
+//     bin's mass spread evenly over the non-empty bins it covers, bins cut by a boundary weighted
+//     by the fraction covered). The i with the smallest KL(P‖Q) wins (the first one on ties);
+//     T = (i + 0.5)·w.
 //   - minmax: T = max|x|.
 //   - percentile: T = the p-th percentile of |x| (99.99 by default), interpolated inside its bin.
 
@@ -98,33 +100,121 @@ export function mergeAndExpand(p: ArrayLike<number>, target: number, out?: Float
 }
 
 /**
- * Entropy calibration over a histogram of |x| (`hist[k]` counts values in [k·w, (k+1)·w)).
- * Histograms shorter than `target` bins (or empty ones) give the full range.
+ * The reference implementation of one candidate: KL(P‖Q) with P = hist[0..i) plus the tail folded
+ * into bin i-1, Q = hist[0..i) (tail not folded, as TensorRT's recipe) merged into `target` bins and
+ * expanded back. O(i) with a log per bin: klThreshold computes the same in O(target).
+ */
+export function candidateDivergence(hist: ArrayLike<number>, i: number, target = KL_TARGET_BINS): number {
+  const p = new Float64Array(i);
+  let tail = 0;
+  for (let k = 0; k < hist.length; k++) {
+    if (k < i) p[k] = hist[k];
+    else tail += hist[k];
+  }
+  p[i - 1] += tail;
+  const q = mergeAndExpand(Array.prototype.slice.call(hist, 0, i) as number[], target);
+  return klDivergence(p, q);
+}
+
+/** Strictly smaller beyond rounding noise (so ties keep the first, smallest candidate). */
+export function improves(kl: number, best: number): boolean {
+  return best === Infinity ? kl < Infinity : kl < best - 1e-12 * Math.max(1, Math.abs(best));
+}
+
+/** The normalised Q where P has mass and Q none (a tail folded into an empty last bin). */
+const Q_FLOOR = 1e-12;
+
+/**
+ * Entropy calibration over a histogram of |x| (`hist[k]` counts values in [k·w, (k+1)·w)): the
+ * candidate i in [target, bins) with the smallest KL(P‖Q) (see candidateDivergence), the first
+ * one on ties; T = (i + 0.5)·w. Histograms of at most `target` bins, or empty ones, give the full
+ * range. Each candidate costs O(target) thanks to prefix sums: inside a merged bin Q is constant
+ * over the non-empty bins, so Σ p·log q over them is (their mass)·log(that constant).
  */
 export function klThreshold(hist: ArrayLike<number>, binWidth: number, target = KL_TARGET_BINS): KlResult {
   const n = hist.length;
   let total = 0;
   for (let k = 0; k < n; k++) total += hist[k];
   if (n <= target || total <= 0) return { threshold: n * binWidth, bin: n, divergence: 0 };
-  // Suffix sums: the tail folded into bin i-1.
-  const tail = new Float64Array(n + 1);
-  for (let k = n - 1; k >= 0; k--) tail[k] = tail[k + 1] + hist[k];
-  const p = new Float64Array(n);
-  const q = new Float64Array(n);
+  // Prefix sums: mass, non-empty bins, Σ h·log h.
+  const H = new Float64Array(n + 1);
+  const NZ = new Float64Array(n + 1);
+  const HL = new Float64Array(n + 1);
+  for (let k = 0; k < n; k++) {
+    const h = hist[k];
+    H[k + 1] = H[k] + h;
+    NZ[k + 1] = NZ[k] + (h !== 0 ? 1 : 0);
+    HL[k + 1] = HL[k] + (h > 0 ? h * Math.log(h) : 0);
+  }
+  const qb = new Float64Array(n); // Q of bins cut by a merged-bin boundary
+  const cut: number[] = [];
   let best = target;
   let bestKl = Infinity;
   for (let i = target; i < n; i++) {
-    for (let k = 0; k < i; k++) p[k] = hist[k];
-    p[i - 1] += tail[i];
-    const pi = p.subarray(0, i);
-    const qi = mergeAndExpand(pi, target, q);
-    const kl = klDivergence(pi, qi);
-    if (kl < bestKl) {
+    const per = i / target;
+    const sp = total; // P holds everything: bins below i and the folded tail
+    const sq = H[i]; // Q holds the bins below i
+    if (sq <= 0) continue;
+    const last = i - 1;
+    const pLast = hist[last] + (total - H[i]);
+    let sumPLogQ = 0;
+    let qLast = 0;
+    cut.length = 0;
+    for (let j = 0; j < target; j++) {
+      const start = j * per;
+      const end = j === target - 1 ? i : start + per;
+      const lo = Math.ceil(start);
+      const hi = Math.floor(end);
+      const leftFrac = lo > start ? lo - start : 0; // of bin lo-1
+      const rightFrac = hi < end ? end - hi : 0; // of bin hi
+      let mass = H[hi] - H[lo];
+      let count = NZ[hi] - NZ[lo];
+      if (leftFrac > 0) {
+        mass += leftFrac * hist[lo - 1];
+        if (hist[lo - 1] !== 0) count += leftFrac;
+      }
+      if (rightFrac > 0) {
+        mass += rightFrac * hist[hi];
+        if (hist[hi] !== 0) count += rightFrac;
+      }
+      if (count <= 0) continue;
+      const e = mass / count;
+      const logE = Math.log(e);
+      // whole bins of this merged bin, the last bin excluded (its P carries the tail)
+      let inner = H[hi] - H[lo];
+      if (last >= lo && last < hi) {
+        inner -= hist[last];
+        if (hist[last] !== 0) qLast = e;
+      }
+      if (inner > 0) sumPLogQ += inner * logE;
+      if (leftFrac > 0 && hist[lo - 1] !== 0) {
+        if (qb[lo - 1] === 0) cut.push(lo - 1);
+        qb[lo - 1] += e * leftFrac;
+      }
+      if (rightFrac > 0 && hist[hi] !== 0) {
+        if (qb[hi] === 0) cut.push(hi);
+        qb[hi] += e * rightFrac;
+      }
+    }
+    for (const k of cut) {
+      if (k !== last) sumPLogQ += hist[k] * Math.log(qb[k]);
+      else qLast = qb[k];
+      qb[k] = 0;
+    }
+    // Σ p·log p over bins below the last, then the last bin.
+    let sumPLogP = HL[last];
+    if (pLast > 0) {
+      sumPLogP += pLast * Math.log(pLast);
+      sumPLogQ += pLast * (qLast > 0 ? Math.log(qLast) : Math.log(Q_FLOOR * sq));
+    }
+    // KL = Σ (p/sp)·log((p/sp)/(q/sq)) = (Σ p log p - Σ p log q)/sp + log(sq/sp)
+    const kl = (sumPLogP - sumPLogQ) / sp + Math.log(sq / sp);
+    if (improves(kl, bestKl)) {
       bestKl = kl;
       best = i;
     }
   }
-  return { threshold: (best + 0.5) * binWidth, bin: best, divergence: bestKl };
+  return { threshold: (best + 0.5) * binWidth, bin: best, divergence: Math.max(0, bestKl) };
 }
 
 /** The `percent`-th percentile (0..100] of the values counted by a histogram of |x|, linear inside its bin. */
