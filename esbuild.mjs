@@ -1,7 +1,8 @@
 // Bundles the extension, the language server and the CLI (and, as they arrive, the worker and the
 // webviews) into dist/. Native and optional packages stay external: they ship their own binaries.
 import { build } from 'esbuild';
-import { chmodSync, existsSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
@@ -22,6 +23,8 @@ const entries = [
   { in: 'server/server.ts', out: 'dist/server.js' },
   { in: 'cli/main.ts', out: 'dist/cli.js' },
   { in: 'core/pipeline/worker.ts', out: 'dist/worker.js' },
+  // image decoding helper threads of core/onnx/prefetch.ts, loaded from beside the bundles
+  { in: 'core/onnx/decode-worker.ts', out: 'dist/decode-worker.js' },
 ];
 
 const browser = [
@@ -39,5 +42,11 @@ for (const e of browser.filter((e) => existsSync(e.in))) {
   jobs.push(build({ bundle: true, platform: 'browser', format: 'iife', target: 'es2022', sourcemap: production ? false : 'linked', minify: production, entryPoints: [e.in], outfile: e.out, logLevel: 'info' }));
 }
 await Promise.all(jobs);
+// The bundled tfjs wasm backend loads its .wasm files from beside the bundle (__dirname = dist/).
+const wasmDir = 'node_modules/@tensorflow/tfjs-backend-wasm/dist';
+if (existsSync(wasmDir)) {
+  mkdirSync('dist', { recursive: true });
+  for (const f of readdirSync(wasmDir).filter((f) => f.endsWith('.wasm'))) copyFileSync(join(wasmDir, f), join('dist', f));
+}
 if (existsSync('dist/cli.js')) chmodSync('dist/cli.js', 0o755);
 if (watch) console.log('(watch mode is not supported by this script; rerun `npm run build`)');

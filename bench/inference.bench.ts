@@ -8,11 +8,14 @@ import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../core/darknet/files';
 import { loadDataset } from '../core/data/dataset';
 import { benchModel, type BenchResult } from '../core/onnx/bench';
-import { Detector } from '../core/onnx/detect';
+import { Detector, outputRecord } from '../core/onnx/detect';
 import { evaluate } from '../core/onnx/evaluate';
 import { exportOnnx } from '../core/onnx/export';
 import { loadDarknet } from '../core/onnx/model';
+import { decodeForNetwork } from '../core/onnx/fastprep';
+import { postprocessOutputs } from '../core/onnx/prefetch';
 import { ENGINE } from '../core/onnx/runtime';
+import sharp from 'sharp';
 
 const CORPUS = resolve(__dirname, '..', '..', 'shared', 'corpus');
 const args = process.argv.slice(2);
@@ -27,6 +30,8 @@ const MODELS = [
 ];
 
 interface LatencyRow extends BenchResult { model: string; size: string }
+/** CPU time per image of each stage, alone (insensitive to other load on the machine). */
+interface CpuRow { model: string; images: number; inferenceMs: number; decodeMs: number; postMs: number }
 interface MapRow {
   model: string;
   images: number;
@@ -70,8 +75,40 @@ async function main(): Promise<void> {
     console.log(`${pad(r.model, 26)}${pad(r.size, 9)}${pad(r.threads, 9)}${pad(r.median_ms.toFixed(2), 11)}${pad(r.p90_ms.toFixed(2), 9)}${r.min_ms.toFixed(2)}`);
   }
 
-  const maps: MapRow[] = [];
   const dataset = await loadDataset(join(CORPUS, 'datasets', 'coco128', 'train.txt'));
+  // CPU cost of each stage alone, 1 onnxruntime thread, libvips on 1 thread (as in the helper).
+  const cpu: CpuRow[] = [];
+  const cpuMs = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
+  for (const m of MODELS.filter((x) => x.coco)) {
+    const source = loadDarknet(join(CORPUS, 'weights', m.dir, `${m.file}.cfg`), join(CORPUS, 'weights', m.dir, `${m.file}.weights`));
+    const detector = await Detector.create(source, { threads: 1 });
+    const paths = dataset.items.map((it) => it.image).slice(0, QUICK ? 32 : undefined);
+    const concurrency = sharp.concurrency();
+    sharp.concurrency(1);
+    for (const p of paths.slice(0, 8)) await decodeForNetwork(p, detector.meta.netW, detector.meta.netH, detector.letterBox); // warm-up
+    let c0 = process.cpuUsage();
+    const inputs: Awaited<ReturnType<typeof decodeForNetwork>>[] = [];
+    for (const p of paths) inputs.push(await decodeForNetwork(p, detector.meta.netW, detector.meta.netH, detector.letterBox));
+    const decodeMs = cpuMs(process.cpuUsage(c0)) / paths.length;
+    sharp.concurrency(concurrency);
+    const outputs: Record<string, Float32Array>[] = [];
+    for (const x of inputs.slice(0, 3)) await detector.infer(x.tensor);
+    c0 = process.cpuUsage();
+    for (const x of inputs) outputs.push(outputRecord(await detector.infer(x.tensor)));
+    const inferenceMs = cpuMs(process.cpuUsage(c0)) / paths.length;
+    const config = detector.postConfig({ thresh: 0.005 });
+    outputs.slice(0, 8).forEach((o, i) => postprocessOutputs(config, o, inputs[i].width, inputs[i].height)); // warm-up
+    c0 = process.cpuUsage();
+    outputs.forEach((o, i) => postprocessOutputs(config, o, inputs[i].width, inputs[i].height));
+    const postMs = cpuMs(process.cpuUsage(c0)) / paths.length;
+    cpu.push({ model: m.name, images: paths.length, inferenceMs, decodeMs, postMs });
+    await detector.dispose();
+  }
+  console.log('\nCPU time per image of each stage run alone (1 inference thread; map needs decode + post <= inference to hide it)');
+  console.log(`${pad('model', 22)}${pad('inference', 11)}${pad('decode', 9)}post`);
+  for (const r of cpu) console.log(`${pad(r.model, 22)}${pad(r.inferenceMs.toFixed(2), 11)}${pad(r.decodeMs.toFixed(2), 9)}${r.postMs.toFixed(2)}`);
+
+  const maps: MapRow[] = [];
   const limit = QUICK ? 32 : undefined;
   const configs = [{ threads: Math.max(1, availableParallelism() - 1), workers: 1 }, { threads: availableParallelism(), workers: 1 }];
   for (const m of MODELS.filter((x) => x.coco)) {
@@ -107,6 +144,7 @@ async function main(): Promise<void> {
     loadAverage: { start: loadStart, end: loadavg() },
     runs: RUNS,
     latency,
+    cpu,
     map: maps,
   };
   const dir = join(__dirname, 'results');

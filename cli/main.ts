@@ -10,6 +10,7 @@ import { exportCommand } from './commands/export';
 import { detectCommand } from './commands/detect';
 import { mapCommand } from './commands/map';
 import { benchCommand } from './commands/bench';
+import { demoCommand } from './commands/demo';
 // (more commands are registered below)
 
 const commands: Command[] = [
@@ -21,6 +22,7 @@ const commands: Command[] = [
   detectCommand,
   mapCommand,
   benchCommand,
+  demoCommand,
 ];
 
 function usage(): string {

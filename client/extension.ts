@@ -1,18 +1,61 @@
 // The VS Code extension: a thin client. It gives `.cfg` files holding a darknet network the
-// `darknet` language, starts the language server (dist/server.js over node IPC) and shows the
-// active model in the status bar. Everything else comes from the server.
+// `darknet` language, starts the language server (dist/server.js over node IPC), shows the active
+// model in the status bar, and hosts the model commands, the task runner (tasks run in
+// dist/worker.js processes, never here) and the webview panels.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
+import { registerCommands, runPrune, outDirFor, type CommandContext } from './commands';
 import { isDarknetCfg } from './languageDetection';
+import { DashboardHub, DASHBOARD_VIEW } from './panels/dashboardPanel';
+import { RedundancyPanel, REDUNDANCY_VIEW, type RedundancyHost } from './panels/redundancyPanel';
+import { ReportPanel, REPORT_VIEW } from './panels/reportPanel';
+import { PerfLog } from './perf';
+import { readSettings } from './settings';
 import { ModelStatusBar } from './statusBar';
+import { TaskRunner } from './taskRunner';
+import { AnswerMemory } from './tasks/requests';
 
 export const LANGUAGE_ID = 'darknet';
 
 let client: LanguageClient | undefined;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
-  context.subscriptions.push(detectDarknetDocuments());
+  const t0 = performance.now();
+  const tasksOutput = vscode.window.createOutputChannel('Darkslim Tasks');
+  const perf = new PerfLog(tasksOutput);
+  perf.watchDiagnostics();
+  context.subscriptions.push(tasksOutput, perf, detectDarknetDocuments());
+
+  // tasks, commands and panels first: they work while the server starts
+  const runner = new TaskRunner(context.asAbsolutePath(path.join('dist', 'worker.js')), tasksOutput, readSettings().maxParallelTasks);
+  const memory = new AnswerMemory(context.workspaceState);
+  const dashboard = new DashboardHub(context.extensionUri);
+  const ctx: CommandContext = {
+    extensionUri: context.extensionUri,
+    storage: context.globalStorageUri,
+    runner, memory, dashboard,
+    redundancyHost: undefined as unknown as RedundancyHost,
+  };
+  const redundancyHost: RedundancyHost = {
+    extensionUri: context.extensionUri,
+    storage: context.globalStorageUri,
+    runner, memory,
+    pruneFromConfig: (cfg, config) => runPrune(ctx, { kind: 'prune', args: { cfg, config, outDir: outDirFor(cfg) } }),
+    onFrames: (cfg, frames) => perf.frames(cfg, frames),
+  };
+  ctx.redundancyHost = redundancyHost;
+  context.subscriptions.push(
+    runner,
+    ...registerCommands(ctx),
+    vscode.window.registerWebviewPanelSerializer(REDUNDANCY_VIEW, RedundancyPanel.serializer(redundancyHost)),
+    vscode.window.registerWebviewPanelSerializer(DASHBOARD_VIEW, dashboard.serializer()),
+    vscode.window.registerWebviewPanelSerializer(REPORT_VIEW, ReportPanel.serializer(context.extensionUri)),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('darkslim.tasks.maxParallel')) runner.setConcurrency(readSettings().maxParallelTasks);
+    }),
+  );
+  const tSync = performance.now() - t0;
 
   const serverModule = context.asAbsolutePath(path.join('dist', 'server.js'));
   const serverOptions: ServerOptions = {
@@ -27,6 +70,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   client = new LanguageClient('darkslim', 'Darkslim (Darknet cfg)', serverOptions, clientOptions);
   await client.start();
   context.subscriptions.push(new ModelStatusBar(client));
+  perf.record('activate', { ms: performance.now() - t0, syncMs: tSync });
 }
 
 export async function deactivate(): Promise<void> {

@@ -83,7 +83,7 @@ export const trainCommand: Command = {
 };
 
 /** A one-line progress bar on stderr plus a line per epoch result. */
-function humanReporter(): (e: TaskEvent) => void {
+export function humanReporter(): (e: TaskEvent) => void {
   const tty = process.stderr.isTTY;
   let lastLoss = NaN;
   let lastDraw = 0;

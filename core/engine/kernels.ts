@@ -44,6 +44,14 @@ export function conv2dBackpropFilter(
   return tf.tidy(() => {
     const [kh, kw] = filterShape;
     const { padInfo, strideH, strideW } = padInfoOf(x.shape, filterShape, strides, pad, dimRoundingMode, false);
+    if (kh === 1 && kw === 1 && strideH === 1 && strideW === 1 && padInfo.top === 0 && padInfo.left === 0 && padInfo.bottom === 0 && padInfo.right === 0) {
+      // 1×1 stride-1 conv: dWᵀ = dyᵀ·x, one matrix product (wasm's matMul with transposeA is slow:
+      // transpose the usually smaller dy instead, then the tiny result)
+      const [b, h, w, ci] = x.shape;
+      const co = dy.shape[3];
+      const r = tf.matMul(tf.transpose(tf.reshape(dy, [b * h * w, co])) as tf.Tensor2D, tf.reshape(x, [b * h * w, ci]) as tf.Tensor2D); // [co, ci]
+      return tf.reshape(tf.transpose(r), [1, 1, ci, co]) as tf.Tensor4D;
+    }
     // pad only (never crop the big input): extra rows/columns just give extra outputs, cut below
     const xp = padCrop(x, padInfo.top, Math.max(0, padInfo.bottom), padInfo.left, Math.max(0, padInfo.right));
     const xt = tf.transpose(xp, [3, 1, 2, 0]); // [Ci, H, W, B]
@@ -152,6 +160,19 @@ export function registerWasmGradKernels(): void {
       kernelFunc: ({ inputs, attrs }) => fn(inputs, attrs as unknown as Record<string, unknown>) as unknown as tf.TensorInfo,
     });
   };
+  // wasm's Identity copies the tensor; tensors are immutable, so share the data as the cpu backend
+  // does (tfjs clones every tensor a gradient saves: whole activations, each step)
+  if (tf.getKernel('Identity', 'wasm')) {
+    tf.unregisterKernel('Identity', 'wasm');
+    tf.registerKernel({
+      kernelName: 'Identity', backendName: 'wasm',
+      kernelFunc: ({ inputs, backend }) => {
+        const x = inputs.x as tf.TensorInfo;
+        (backend as unknown as { incRef(id: unknown): void }).incRef(x.dataId);
+        return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+      },
+    });
+  }
   type A = { strides: [number, number] | number; pad: Pad; dimRoundingMode?: 'floor' | 'round' | 'ceil'; filterShape: [number, number, number, number]; inputShape: [number, number, number, number] };
   reg('Conv2DBackpropFilter', (inputs, attrs) => {
     const a = attrs as unknown as A;

@@ -152,6 +152,58 @@ export function activation(x: tf.Tensor, name: string): tf.Tensor {
   }
 }
 
+/** Activations whose derivative is a function of the output's sign (fused into the BN op below). */
+const FUSABLE_ACTIVATIONS = new Set(['linear', 'leaky', 'revleaky', 'relu', 'relie']);
+
+function slopeOf(act: string): number {
+  return act === 'leaky' || act === 'revleaky' ? 0.1 : act === 'relie' ? 0.01 : 0;
+}
+
+/**
+ * Batch norm in training mode (darknet: batch mean, unbiased variance) + a piecewise-linear
+ * activation as one op with a hand-written gradient: ~16 full-size kernels per layer instead of
+ * the ~60 autodiff records for the same math (the dominant cost of a small-model step on wasm).
+ *   x̂ = (c - μ)·inv, inv = (σ² + ε)^-½, z = γ·x̂ + β, y = act(z)
+ *   dz = dy·act'(y); dβ = Σdz; dγ = Σdz·x̂; dc = γ·inv·(dz - dβ/n - x̂·dγ/(n-1))
+ * (the (n-1) because σ² is the unbiased 1/(n-1) estimate).
+ */
+export function batchNormActTrain(c: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, act: string): { y: tf.Tensor4D; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+  const [b, h, w] = c.shape;
+  const n = b * h * w;
+  let mean: tf.Tensor1D | undefined, variance: tf.Tensor1D | undefined;
+  const slope = slopeOf(act);
+  const op = tf.customGrad(((cIn: tf.Tensor, g: tf.Tensor, be: tf.Tensor, save: tf.GradSaveFunc) => {
+    const m = tf.mean(cIn, [0, 1, 2]) as tf.Tensor1D;
+    const d = tf.sub(cIn, m);
+    const v = tf.div(tf.sum(tf.square(d), [0, 1, 2]), Math.max(1, n - 1)) as tf.Tensor1D;
+    const inv = tf.rsqrt(tf.add(v, BN_EPS)) as tf.Tensor1D;
+    const xhat = tf.mul(d, inv);
+    const z = tf.add(tf.mul(xhat, g), be);
+    const y = act === 'linear' ? z : tf.leakyRelu(z, slope);
+    // kept past the op's scope; re-tracked in the caller's scope below
+    mean = tf.keep(m); variance = tf.keep(v);
+    save([xhat, inv, g, y]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xh, iv, gg, yy] = saved;
+        const dz = act === 'linear' ? dy : tf.mul(dy, tf.step(yy, slope));
+        const dbeta = tf.sum(dz, [0, 1, 2]);
+        const dgamma = tf.sum(tf.mul(dz, xh), [0, 1, 2]);
+        const k1 = tf.mul(gg, iv);
+        const k2 = tf.mul(k1, tf.div(dgamma, Math.max(1, n - 1)));
+        const k3 = tf.mul(k1, tf.div(dbeta, n));
+        const dc = tf.sub(tf.mul(dz, k1), tf.add(tf.mul(xh, k2), k3));
+        return [dc, dgamma, dbeta];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  const y = op(c, gamma, beta) as tf.Tensor4D;
+  const m = tf.clone(mean!), v = tf.clone(variance!);
+  mean!.dispose(); variance!.dispose();
+  return { y, mean: m, variance: v };
+}
+
 let modelSeq = 0;
 
 /** A variable's name without the per-model prefix (stable across processes: w12, b12, g12). */
@@ -336,27 +388,33 @@ export class DarknetModel {
   private conv(p: ConvParams, x: tf.Tensor4D, training: boolean, bnStats: ForwardResult['bnStats']): tf.Tensor4D {
     const s = p.spec;
     const pad = s.padding;
-    const xp = pad > 0 ? tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]]) : x;
+    // explicit padding inside the conv (no padded copy of the input, no pad/slice on the tape)
+    const padding: 'valid' | [[number, number], [number, number], [number, number], [number, number]] = pad > 0 ? [[0, 0], [pad, pad], [pad, pad], [0, 0]] : 'valid';
     const strides: [number, number] = [s.strideY, s.strideX];
     const dil: [number, number] = [s.dilation, s.dilation];
     let y: tf.Tensor4D;
     if (p.depthwise) {
-      y = tf.depthwiseConv2d(xp, p.kernel as tf.Tensor4D, strides, 'valid', 'NHWC', dil);
+      y = tf.depthwiseConv2d(x, p.kernel as tf.Tensor4D, strides, padding, 'NHWC', dil);
     } else if (s.groups > 1) {
       const cg = s.in[0] / s.groups;
       const fg = s.filters / s.groups;
       const parts: tf.Tensor4D[] = [];
       for (let g = 0; g < s.groups; g++) {
-        const xs = tf.slice(xp, [0, 0, 0, g * cg], [-1, -1, -1, cg]);
+        const xs = tf.slice(x, [0, 0, 0, g * cg], [-1, -1, -1, cg]);
         const ks = tf.slice(p.kernel as tf.Tensor4D, [0, 0, 0, g * fg], [-1, -1, -1, fg]);
-        parts.push(tf.conv2d(xs, ks, strides, 'valid', 'NHWC', dil));
+        parts.push(tf.conv2d(xs, ks, strides, padding, 'NHWC', dil));
       }
       y = tf.concat(parts, 3);
     } else {
-      y = tf.conv2d(xp, p.kernel as tf.Tensor4D, strides, 'valid', 'NHWC', dil);
+      y = tf.conv2d(x, p.kernel as tf.Tensor4D, strides, padding, 'NHWC', dil);
     }
     if (p.gamma) {
       if (training) {
+        if (FUSABLE_ACTIVATIONS.has(s.activation)) {
+          const r = batchNormActTrain(y, p.gamma as tf.Tensor1D, p.bias as tf.Tensor1D, s.activation);
+          bnStats.push({ index: s.index, mean: r.mean, variance: r.variance });
+          return r.y;
+        }
         const [b, h, w] = y.shape;
         const n = b * h * w;
         const mean = tf.mean(y, [0, 1, 2]) as tf.Tensor1D;
@@ -369,7 +427,10 @@ export class DarknetModel {
         const rv = p.rollingVariance!, rm = p.rollingMean!;
         const shift = new Float32Array(s.filters);
         for (let k = 0; k < s.filters; k++) { inv[k] = 1 / Math.sqrt(rv[k] + BN_EPS); shift[k] = -rm[k] * inv[k]; }
-        y = tf.add(tf.mul(tf.add(tf.mul(y, tf.tensor1d(inv)), tf.tensor1d(shift)), p.gamma), p.bias);
+        // γ·(y·inv + shift) + β folded into one scale and one shift
+        const scale = tf.mul(p.gamma, tf.tensor1d(inv));
+        const offset = tf.add(tf.mul(p.gamma, tf.tensor1d(shift)), p.bias);
+        y = tf.add(tf.mul(y, scale), offset);
       }
     } else {
       y = tf.add(y, p.bias);

@@ -20,4 +20,5 @@ if (port && (workerData as Record<string, unknown> | null)?.[WORKER_FLAG] === tr
       port.postMessage(reply, transfer);
     });
   });
+  port.postMessage({ kind: 'ready' });
 }

@@ -79,6 +79,7 @@ export async function evaluate(detector: Detector, dataset: Dataset, opts: Evalu
     netW: detector.meta.netW, netH: detector.meta.netH, letterBox: detector.letterBox,
     prefetch: opts.prefetch, workers: opts.workers,
   });
+  await prefetcher.ready(); // thread start-up is a one-time cost, like loading the model
   const decodeWorkers = prefetcher.workers;
   let decodeMs = 0;
   let waitMs = 0;

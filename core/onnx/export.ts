@@ -146,7 +146,7 @@ function attrString(name: string, s: string): AttributeProto {
 }
 
 /** Emits darknet activation `name` on tensor x; returns the result tensor. */
-export function emitActivation(g: GraphBuilder, x: string, name: string): string {
+function emitActivation(g: GraphBuilder, x: string, name: string): string {
   switch (name) {
     case 'linear':
       return x;

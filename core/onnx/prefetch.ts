@@ -139,12 +139,13 @@ function workerSpec(): { code: string; eval: boolean } | undefined {
   const ts = join(__dirname, 'decode-worker.ts');
   if (!existsSync(ts)) return undefined;
   // Node does not apply --import loaders to worker threads: register tsx inside the worker.
+  let tsx: string;
   try {
-    require.resolve('tsx/cjs/api');
+    tsx = require.resolve('tsx/cjs/api');
   } catch {
     return undefined;
   }
-  return { code: `require('tsx/cjs/api').register(); require(${JSON.stringify(ts)});`, eval: true };
+  return { code: `require(${JSON.stringify(tsx)}).register(); require(${JSON.stringify(ts)});`, eval: true };
 }
 
 interface Pending {
@@ -161,6 +162,7 @@ export class HelperPool {
   private next = 0;
   private closing = false;
   private broken = false;
+  private readonly started: Promise<void>[] = [];
 
   constructor(count: number) {
     const spec = count > 0 ? workerSpec() : undefined;
@@ -174,7 +176,15 @@ export class HelperPool {
         break;
       }
       w.unref();
-      w.on('message', (reply: HelperReply & { job?: number }) => {
+      let markReady!: () => void;
+      this.started.push(new Promise<void>((resolve) => { markReady = resolve; }));
+      w.on('exit', () => markReady());
+      w.on('error', () => markReady());
+      w.on('message', (reply: (HelperReply & { job?: number }) | { kind: 'ready' }) => {
+        if (reply.kind === 'ready') {
+          markReady();
+          return;
+        }
         const p = this.pending.get(reply.job ?? -1);
         if (!p) return;
         this.pending.delete(reply.job!);
@@ -198,6 +208,11 @@ export class HelperPool {
   /** Worker threads in use (0 = inline). */
   get size(): number {
     return this.broken ? 0 : this.workers.length;
+  }
+
+  /** Resolves once every worker has loaded its code (or failed to): a one-time start-up cost. */
+  async ready(): Promise<void> {
+    await Promise.all(this.started);
   }
 
   run(req: HelperRequest): Promise<HelperReply> {
@@ -270,6 +285,11 @@ export class ImagePrefetcher implements AsyncIterable<PreparedImage> {
   /** Helper threads in use (0 = inline). */
   get workers(): number {
     return this.pool.size;
+  }
+
+  /** Resolves once the helper threads are started (their start-up is not per-image work). */
+  ready(): Promise<void> {
+    return this.pool.ready();
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<PreparedImage> {

@@ -1,7 +1,7 @@
 // Drives a real VS Code (code-server 4.100.3, installed by test/e2e/setup.sh) in Debian's chromium
 // with playwright-core. Screenshots of each step land in .e2e/artifacts/ for a person to look at.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -33,7 +33,7 @@ async function freePort(): Promise<number> {
 }
 
 /** Installs the VSIX into a fresh extensions folder and starts code-server on a free port. */
-export async function openVsCode(workspace: string, vsix: string, settings: Record<string, unknown> = {}): Promise<Session> {
+export async function openVsCode(workspace: string, vsix: string, settings: Record<string, unknown> = {}, env: Record<string, string> = {}): Promise<Session> {
   mkdirSync(ARTIFACTS, { recursive: true });
   const root = join(E2E_DIR, `run-${process.pid}-${Date.now()}`);
   const userData = join(root, 'user-data');
@@ -54,7 +54,8 @@ export async function openVsCode(workspace: string, vsix: string, settings: Reco
   if (install.status !== 0) throw new Error(`installing ${vsix} failed: ${install.stderr || install.stdout}`);
   const port = await freePort();
   const server = spawn(process.execPath, [CODE_SERVER, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry',
-    '--disable-update-check', '--disable-workspace-trust', '--user-data-dir', userData, '--extensions-dir', extensions, workspace], { stdio: ['ignore', 'pipe', 'pipe'] });
+    '--disable-update-check', '--disable-workspace-trust', '--user-data-dir', userData, '--extensions-dir', extensions, workspace],
+  { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let log = '';
   server.stdout?.on('data', (d) => { log += d; });
   server.stderr?.on('data', (d) => { log += d; });
@@ -77,45 +78,70 @@ export async function openVsCode(workspace: string, vsix: string, settings: Reco
     async close() {
       await browser.close().catch(() => undefined);
       server.kill('SIGTERM');
+      writeFileSync(join(ARTIFACTS, 'code-server.log'), log);
+      rmSync(root, { recursive: true, force: true });
     },
   };
 }
 
-export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: number, message: () => string): Promise<void> {
+export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: number, message: () => string | Promise<string>): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     if (await check()) return;
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(message());
+  throw new Error(await message());
 }
 
-/** Runs a command from the command palette by its title. */
+/** Runs `f` up to `times` times (flaky UI waits: a menu that closed, a widget that lost focus). */
+export async function retry<T>(times: number, f: () => Promise<T>): Promise<T> {
+  let last: unknown;
+  for (let i = 0; i < times; i++) {
+    try {
+      return await f();
+    } catch (e) {
+      last = e;
+    }
+  }
+  throw last;
+}
+
+/** Runs a command from the command palette by its title (the row must match the title). */
 export async function runCommand(page: Page, title: string): Promise<void> {
-  await page.keyboard.press('F1');
-  const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible' });
-  await input.fill(`>${title}`);
-  await page.locator('.quick-input-list .monaco-list-row').first().waitFor({ state: 'visible' });
-  await page.keyboard.press('Enter');
+  await retry(3, async () => {
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('F1');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible', timeout: 10_000 });
+    await input.fill(`>${title}`);
+    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
+    await row.waitFor({ state: 'visible', timeout: 10_000 });
+    await row.click();
+  });
 }
 
 /** Opens a workspace file with quick open (Ctrl+P). */
 export async function openFile(page: Page, name: string): Promise<void> {
-  await page.keyboard.press('Control+P');
-  const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible' });
-  await input.fill(name);
-  await page.locator('.quick-input-list .monaco-list-row').first().waitFor({ state: 'visible' });
-  await page.keyboard.press('Enter');
-  await page.locator(`.tab[aria-label*="${name}"]`).first().waitFor({ state: 'visible', timeout: 20_000 });
+  await retry(3, async () => {
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('Control+P');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible', timeout: 10_000 });
+    await input.fill(name);
+    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first();
+    await row.waitFor({ state: 'visible', timeout: 15_000 });
+    await page.keyboard.press('Enter');
+    await page.locator(`.tab[aria-label*="${name}"]`).first().waitFor({ state: 'visible', timeout: 20_000 });
+  });
 }
 
 /** Moves the cursor to a 1-based line and column with "Go to Line". */
 export async function goToLine(page: Page, line: number, column = 1): Promise<void> {
-  await page.keyboard.press('Control+G');
-  const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible' });
-  await input.fill(`:${line}:${column}`);
-  await page.keyboard.press('Enter');
+  await retry(3, async () => {
+    await page.keyboard.press('Control+G');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible', timeout: 10_000 });
+    await input.fill(`:${line}:${column}`);
+    await page.keyboard.press('Enter');
+  });
 }

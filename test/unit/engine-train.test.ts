@@ -110,9 +110,9 @@ test('training lowers the loss and raises mAP; checkpoints carry `seen`', async 
   const events: TaskEvent[] = [];
   const out = join(dir, 'run1');
   const before = await train({ cfg: join(dir, 'tiny.cfg'), data, outDir: join(dir, 'run0'), maxBatches: 1, learningRate: 1e-9, backend: 'wasm', checkpoints: false });
-  const r = await train({ cfg: join(dir, 'tiny.cfg'), data, outDir: out, epochs: 12, evalEvery: 6, backend: 'wasm', onEvent: (e) => events.push(e) });
+  const r = await train({ cfg: join(dir, 'tiny.cfg'), data, outDir: out, epochs: 16, evalEvery: 8, backend: 'wasm', onEvent: (e) => events.push(e) });
   assert.equal(r.cancelled, false);
-  assert.equal(r.iterations, 96);
+  assert.equal(r.iterations, 128);
   const losses = events.filter((e) => e.type === 'metrics').map((e) => (e.type === 'metrics' ? e.values.loss : NaN));
   const head = losses.slice(0, 8).reduce((a, b) => a + b, 0) / 8;
   const tail = losses.slice(-8).reduce((a, b) => a + b, 0) / 8;
@@ -123,7 +123,7 @@ test('training lowers the loss and raises mAP; checkpoints carry `seen`', async 
   const graph = analyzeCfg(CFG);
   const final = readWeights(readFileSync(r.outputs.final), graph);
   assert.ok(final.check.ok, final.check.message);
-  assert.equal(final.weights.header.seen, 96n * 8n);
+  assert.equal(final.weights.header.seen, 128n * 8n);
   assert.ok(existsSync(r.outputs.best) && existsSync(r.outputs.last));
   assert.deepEqual(readdirSync(out).filter((f) => f.endsWith('.tmp')), []);
 });

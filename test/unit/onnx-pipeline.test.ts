@@ -77,17 +77,17 @@ test('evaluate: same mAP with decoding inline or in a worker, and timing figures
 
 test('darkslim map runs end to end on coco128 with each corpus COCO model (subset)', { skip: NO_CORPUS }, async () => {
   for (const cfg of ['yolo-fastest-1.1', 'yolo-fastest-1.1-xl']) {
-    const { code, stdout, stderr } = await runCli(['map', YF(`${cfg}.cfg`), YF(`${cfg}.weights`), '--data', COCO128(), '--limit', '16', '--json']);
+    const { code, stdout, stderr } = await runCli(['map', YF(`${cfg}.cfg`), YF(`${cfg}.weights`), '--data', COCO128(), '--limit', '8', '--json']);
     assert.equal(code, 0, stderr);
     const r = JSON.parse(stdout) as Record<string, unknown> & { classes: Record<string, unknown>[] };
     assert.deepEqual(Object.keys(r), ['mAP', 'points', 'iou', 'images', 'classes', 'precision', 'recall', 'f1', 'averageIoU', 'timing']);
-    assert.equal(r.images, 16);
+    assert.equal(r.images, 8);
     assert.equal(r.points, 0);
     assert.equal(r.iou, 0.5);
     assert.equal(r.classes.length, 80);
     assert.deepEqual(Object.keys(r.classes[0]), ['id', 'name', 'ap', 'tp', 'fp']);
     assert.equal(r.classes[0].name, 'person');
-    assert.ok((r.mAP as number) > 0.05 && (r.mAP as number) < 1, `${cfg}: mAP ${r.mAP}`);
+    assert.ok((r.mAP as number) > 0.03 && (r.mAP as number) < 1, `${cfg}: mAP ${r.mAP}`); // 8 images: most of the 80 classes have no truth (AP 0)
     // not a TTY: plain progress lines, no bar
     assert.doesNotMatch(stderr, /\r/);
   }

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { loadDataset } from '../../data/dataset';
 import { ImagePrefetcher } from '../prefetch';
 import { OnnxSession } from '../runtime';
-import { addRange, addToHistogram, type CalibrationMethod, emptyStats, type TensorStats } from './thresholds';
+import { addRange, addToHistogram, emptyStats, type TensorStats } from './thresholds';
 
 export interface CalibrationSource {
   /** Image paths, in the order they will be used. */
@@ -42,8 +42,11 @@ export async function calibrationImages(spec: string, count: number): Promise<Ca
 export interface CollectOptions {
   netW: number;
   netH: number;
+  /** Input channels (3). */
+  channels?: number;
   letterBox: boolean;
-  method: CalibrationMethod;
+  /** Second pass filling the |x| histograms (kl, percentile). */
+  histograms: boolean;
   threads?: number;
   /** Decoding threads (0: inline). */
   workers?: number;
@@ -57,12 +60,12 @@ export interface CollectOptions {
  */
 export async function collectStatistics(model: Uint8Array, tensors: string[], images: string[], opts: CollectOptions): Promise<Map<string, TensorStats>> {
   const stats = new Map<string, TensorStats>(tensors.map((t) => [t, emptyStats()]));
-  const passes = opts.method === 'minmax' ? 1 : 2;
+  const passes = opts.histograms ? 2 : 1;
   const session = await OnnxSession.create(model, { threads: opts.threads, spinning: false });
   const total = images.length * passes;
   let done = 0;
   try {
-    const dims = [1, 3, opts.netH, opts.netW];
+    const dims = [1, opts.channels ?? 3, opts.netH, opts.netW];
     for (let pass = 0; pass < passes; pass++) {
       const prefetcher = new ImagePrefetcher(images, {
         netW: opts.netW, netH: opts.netH, letterBox: opts.letterBox, prefetch: 2, workers: opts.workers,

@@ -1,14 +1,17 @@
 // Int8 quantization of a darknet model into a QDQ ONNX model onnxruntime runs with int8 kernels.
 //
-//   quantizeDarknet(graph, weights, { calib, images, method, keepFloat, heads })
-//     1. export the float model (exactly `darkslim export`), and once more with every layer's
-//        result exposed, to know which nodes make up which darknet layer;
+//   quantizeDarknet(graph, weights, { calib, images, method, keepFloat, heads, ... })
+//     1. export the float model (exactly `darkslim export`: the reference for size, latency, mAP),
+//        and, for quantization, its cross-layer-equalized twin (equalize.ts: the same function,
+//        channel ranges balanced), once more with every layer's result exposed to map each node
+//        to its darknet layer;
 //     2. plan what runs on 8-bit data (qdq.ts), expose the tensors to calibrate as extra outputs;
-//     3. calibrate on the images (calibrate.ts) and choose one threshold per tensor (thresholds.ts);
+//     3. calibrate on the images (calibrate.ts: range pass, then histogram pass) and choose one
+//        threshold per tensor (thresholds.ts: kl, minmax, percentile);
 //     4. rewrite into QDQ: int8 weights per output channel, Q/DQ on the activations;
 //     5. load it in onnxruntime with graph optimisation on, save the optimised graph and count the
-//        int8 kernels it really runs (QLinearConv, QLinearAdd, ConvInteger...): no int8 kernel at
-//        all is an error, never a silently float "int8" model.
+//        int8 kernels it really runs (QLinearConv, QLinearAdd, ConvInteger...): a model in which
+//        onnxruntime fused no int8 kernel is an error, never a silently float "int8" model.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,26 +19,25 @@ import * as ort from 'onnxruntime-node';
 import type { ModelGraph, ModelWeights } from '../../darknet/types';
 import { exportSpec, type OnnxMetadata } from '../export';
 import { networkSpec, type NetworkSpec } from '../layers';
-import { decodeModel, encodeModel } from '../proto';
+import { decodeModel, encodeModel, type ModelProto } from '../proto';
 import { calibrationImages, collectStatistics } from './calibrate';
 import { equalizeSpec } from './equalize';
 import {
-  type ActivationType, assignLayers, buildQdqModel, cleanModel, type HeadMode, planQdq, type QdqPlan, withExtraOutputs, withoutOutputs,
+  type ActivationScheme, assignLayers, buildQdqModel, cleanModel, type HeadMode, planQdq, type QdqPlan, withExtraOutputs,
+  withoutOutputs,
 } from './qdq';
 import { type CalibrationMethod, chooseThreshold, DEFAULT_PERCENTILE, type TensorStats } from './thresholds';
 
 export * from './thresholds';
 export * from './qdq';
 export * from './calibrate';
+export * from './equalize';
 export * from './report';
 
+/** Metadata key of the int8 model's quantization settings (JSON). */
 export const QUANT_METADATA_KEY = 'darkslim_int8';
 
-export interface QuantizeOptions {
-  /** Calibration images: a .data file (train list, else valid), an image list or a folder. */
-  calib: string;
-  /** Calibration images to use (evenly spread over the source). Default 100. */
-  images?: number;
+export interface QuantizeSettings {
   method?: CalibrationMethod;
   /** For method 'percentile'. Default 99.99. */
   percentile?: number;
@@ -43,10 +45,19 @@ export interface QuantizeOptions {
   keepFloat?: number[];
   /** The convs feeding [yolo] layers. Default 'integer'. */
   heads?: HeadMode;
-  /** Default 'uint8'. */
-  activations?: ActivationType;
-  /** Quantized conv biases: int32 DequantizeLinear, or float (onnxruntime quantizes them). Default 'float'. */
-  bias?: 'int32' | 'float';
+  /** Activation grids. Default 'asymmetric'. */
+  scheme?: ActivationScheme;
+  /** Weight bits: 8 (default) or 7 (onnxruntime's reduce range). */
+  weightBits?: 7 | 8;
+}
+
+export interface QuantizeOptions extends QuantizeSettings {
+  /** Calibration images: a .data file (train list, else valid), an image list or a folder. */
+  calib: string;
+  /** Calibration images to use (evenly spread over the source). Default 100. */
+  images?: number;
+  /** Cross-layer equalization before calibration. Default true. */
+  equalize?: boolean;
   /** onnxruntime threads for calibration. */
   threads?: number;
   /** Image decoding threads during calibration. */
@@ -83,13 +94,15 @@ export interface QuantizeResult {
   percentile?: number;
   images: number;
   calibrationImages: string[];
-  activations: ActivationType;
+  scheme: ActivationScheme;
   heads: HeadMode;
+  weightBits: 7 | 8;
+  equalized: boolean;
   keepFloat: number[];
-  /** Layers computed in float (asked, or with nothing quantizable). */
+  /** Layers computed in float (asked, or with nothing quantizable), [yolo] decode excluded. */
   floatLayers: number[];
   tensors: TensorReport[];
-  /** Op counts of the graph onnxruntime runs after optimisation. */
+  /** Op counts of the graph onnxruntime runs after optimisation (empty when not verified). */
   optimizedOps: Record<string, number>;
   /** The 8-bit kernels among them. */
   int8Ops: Record<string, number>;
@@ -99,7 +112,7 @@ export interface QuantizeResult {
 
 /** Op types that are 8-bit integer kernels (onnxruntime's fused QDQ groups). */
 export function isInt8Kernel(op: string): boolean {
-  return /^QLinear/.test(op) || op === 'ConvInteger' || op === 'MatMulInteger' || op === 'QGemm' || op === 'NhwcQLinearConv';
+  return /^QLinear/.test(op) || /^NhwcQLinear/.test(op) || op === 'ConvInteger' || op === 'MatMulInteger' || op === 'QGemm';
 }
 
 /**
@@ -111,8 +124,7 @@ export async function optimizedOps(model: Uint8Array): Promise<Record<string, nu
   const file = join(dir, 'optimized.onnx');
   try {
     const session = await ort.InferenceSession.create(model, {
-      executionProviders: ['cpu'], graphOptimizationLevel: 'all', optimizedModelFilePath: file, logSeverityLevel: 3,
-      intraOpNumThreads: 1,
+      executionProviders: ['cpu'], graphOptimizationLevel: 'all', optimizedModelFilePath: file, logSeverityLevel: 3, intraOpNumThreads: 1,
     });
     await session.release();
     const counts: Record<string, number> = {};
@@ -124,20 +136,25 @@ export async function optimizedOps(model: Uint8Array): Promise<Record<string, nu
 }
 
 export interface PreparedModel {
+  /** The network as quantized (equalized when asked). */
   spec: NetworkSpec;
+  /** The float model, as `darkslim export` writes it (not equalized). */
   floatBytes: Uint8Array;
   metadata: OnnxMetadata;
-  /** The float model decoded, without extra outputs, with its nodes' darknet layers. */
-  model: ReturnType<typeof decodeModel>;
+  /** The model quantization rewrites (equalized when asked), decoded, without extra outputs. */
+  model: ModelProto;
+  /** darknet layer of each of its nodes. */
   layerOfNode: number[];
+  equalized: boolean;
 }
 
-/** Exports the float model and maps its nodes to darknet layers. */
-export function prepareFloat(graph: ModelGraph, weights: ModelWeights, opts: { names?: string[]; batch?: number } = {}): PreparedModel {
-  let spec = networkSpec(graph, weights);
-  if (process.env.DS_CLE) spec = equalizeSpec(spec).spec;
-  if (spec.heads.length === 0) throw new Error('the network has no [yolo] layer: quantization is calibrated and reported for YOLO detectors');
-  const plain = exportSpec(spec, { names: opts.names, batch: opts.batch });
+/** Exports the float model, and the one to quantize with its nodes mapped to darknet layers. */
+export function prepareFloat(graph: ModelGraph, weights: ModelWeights, opts: { names?: string[]; batch?: number; equalize?: boolean } = {}): PreparedModel {
+  const original = networkSpec(graph, weights);
+  if (original.heads.length === 0) throw new Error('the network has no [yolo] layer: quantization is calibrated and reported for YOLO detectors');
+  const equalized = opts.equalize ?? true;
+  const spec = equalized ? equalizeSpec(original).spec : original;
+  const plain = exportSpec(original, { names: opts.names, batch: opts.batch });
   const layers = spec.layers.filter((l) => l.kind !== 'yolo').map((l) => l.index);
   const probe = exportSpec(spec, { names: opts.names, batch: opts.batch, extraOutputs: layers });
   const ends = new Map<number, string>();
@@ -150,7 +167,7 @@ export function prepareFloat(graph: ModelGraph, weights: ModelWeights, opts: { n
   const model = withoutOutputs(decoded, new Set(layers.map((i) => `layer_${i}`)));
   if (model.graph.node.length !== plain.nodes) throw new Error('internal: the layer probe changed the exported graph');
   const layerOfNode = assignLayers(model.graph.node, spec, ends);
-  return { spec, floatBytes: plain.bytes, metadata: plain.metadata, model, layerOfNode };
+  return { spec, floatBytes: plain.bytes, metadata: plain.metadata, model, layerOfNode, equalized };
 }
 
 export interface Calibration {
@@ -162,7 +179,7 @@ export interface Calibration {
   seconds: number;
 }
 
-/** Runs the calibration images through the float model and gathers statistics of `tensors`. */
+/** Runs the calibration images through the model to quantize and gathers statistics of `tensors`. */
 export async function calibrate(
   prepared: PreparedModel, tensors: string[], images: string[],
   opts: { histograms?: boolean; threads?: number; workers?: number; onProgress?: (done: number, total: number) => void } = {},
@@ -173,13 +190,13 @@ export async function calibrate(
   const t0 = performance.now();
   const histograms = opts.histograms ?? true;
   const stats = await collectStatistics(calibModel, tensors, images, {
-    netW: spec.netW, netH: spec.netH, letterBox: spec.letterBox, method: histograms ? 'kl' : 'minmax', threads: opts.threads,
+    netW: spec.netW, netH: spec.netH, channels: spec.input[0], letterBox: spec.letterBox, histograms, threads: opts.threads,
     workers: opts.workers, onProgress: opts.onProgress,
   });
   return { stats, histograms, images, seconds: (performance.now() - t0) / 1000 };
 }
 
-/** Every float tensor a plan could quantize: the input and the outputs of all nodes outside the [yolo] decode. */
+/** Every tensor a plan could quantize: the input and the outputs of all nodes outside the [yolo] decode (calibrate once, build many). */
 export function allActivationTensors(prepared: PreparedModel): string[] {
   const yolo = new Set(prepared.spec.heads.map((h) => h.index));
   const out = [prepared.model.graph.input[0]?.name ?? 'input'];
@@ -189,38 +206,33 @@ export function allActivationTensors(prepared: PreparedModel): string[] {
   return out;
 }
 
-export interface BuildQuantizedOptions {
-  method?: CalibrationMethod;
-  percentile?: number;
-  keepFloat?: number[];
-  heads?: HeadMode;
-  activations?: ActivationType;
-  bias?: 'int32' | 'float';
-  /** Skip loading the result in onnxruntime to count its kernels (tests of the rewrite alone). */
+export interface BuildQuantizedOptions extends QuantizeSettings {
+  /** Skip loading the result in onnxruntime to count its kernels. */
   skipVerify?: boolean;
 }
 
-/** The int8 model from a plan and calibration statistics (the plan's tensors must all be calibrated). */
+/** The int8 model from a plan and calibration statistics (every tensor of the plan calibrated). */
 export async function buildQuantized(prepared: PreparedModel, plan: QdqPlan, calibration: Calibration, opts: BuildQuantizedOptions = {}): Promise<QuantizeResult> {
   const method = opts.method ?? 'kl';
   const percent = opts.percentile ?? DEFAULT_PERCENTILE;
   const heads = opts.heads ?? 'integer';
-  const activations = opts.activations ?? 'uint8';
+  const scheme = opts.scheme ?? 'asymmetric';
+  const weightBits = opts.weightBits ?? 8;
   if (method !== 'minmax' && !calibration.histograms) throw new Error(`${method} calibration needs histograms`);
-  const thresholds = new Map<string, { threshold: number; min: number; klBin?: number }>();
+  const thresholds = new Map<string, { threshold: number; min: number; max: number; klBin?: number }>();
   const fullRange = new Set(plan.tensors.filter((t) => t.fullRange).map((t) => t.name));
   for (const name of plan.calibrate) {
     const s = calibration.stats.get(name);
     if (!s) throw new Error(`internal: tensor ${name} was not calibrated`);
     const choice = fullRange.has(name) ? { threshold: s.absMax } : chooseThreshold(s, method, percent);
-    thresholds.set(name, { threshold: choice.threshold, min: s.min, klBin: 'klBin' in choice ? choice.klBin : undefined });
+    thresholds.set(name, { threshold: choice.threshold, min: s.min, max: s.max, klBin: 'klBin' in choice ? choice.klBin : undefined });
   }
-  const quantMeta = {
-    method, ...(method === 'percentile' ? { percentile: percent } : {}), images: calibration.images.length, activations, heads,
-    keepFloat: opts.keepFloat ?? [],
+  const settings = {
+    method, ...(method === 'percentile' ? { percentile: percent } : {}), images: calibration.images.length, scheme, heads, weightBits,
+    equalized: prepared.equalized, keepFloat: opts.keepFloat ?? [],
   };
   const built = buildQdqModel(prepared.model, plan, thresholds, {
-    activations, bias: opts.bias, metadata: [{ key: QUANT_METADATA_KEY, value: JSON.stringify(quantMeta) }],
+    scheme, weightBits, metadata: [{ key: QUANT_METADATA_KEY, value: JSON.stringify(settings) }],
   });
   const bytes = encodeModel(built.model);
 
@@ -229,7 +241,7 @@ export async function buildQuantized(prepared: PreparedModel, plan: QdqPlan, cal
     try {
       ops = await optimizedOps(bytes);
     } catch (e) {
-      throw new Error(`the int8 model does not load in onnxruntime: ${(e as Error).message}`);
+      throw new Error(`internal: the int8 model does not load in onnxruntime: ${(e as Error).message}`);
     }
   }
   const int8Ops = Object.fromEntries(Object.entries(ops).filter(([op]) => isInt8Kernel(op)));
@@ -253,8 +265,10 @@ export async function buildQuantized(prepared: PreparedModel, plan: QdqPlan, cal
     ...(method === 'percentile' ? { percentile: percent } : {}),
     images: calibration.images.length,
     calibrationImages: calibration.images,
-    activations,
+    scheme,
     heads,
+    weightBits,
+    equalized: prepared.equalized,
     keepFloat: [...(opts.keepFloat ?? [])].sort((a, b) => a - b),
     floatLayers: plan.floatLayers,
     tensors,
@@ -264,19 +278,15 @@ export async function buildQuantized(prepared: PreparedModel, plan: QdqPlan, cal
   };
 }
 
+/** The whole pipeline: cfg + weights + calibration images → verified int8 model (nothing written). */
 export async function quantizeDarknet(graph: ModelGraph, weights: ModelWeights, opts: QuantizeOptions): Promise<QuantizeResult> {
   const method = opts.method ?? 'kl';
-  const heads = opts.heads ?? 'integer';
-  const activations = opts.activations ?? 'uint8';
-  if (heads === 'integer' && activations !== 'uint8') throw new Error('integer heads (ConvInteger) need uint8 activations');
-  const prepared = prepareFloat(graph, weights, { names: opts.names, batch: opts.batch });
-  const plan = planQdq(prepared.model, prepared.spec, prepared.layerOfNode, { keepFloat: opts.keepFloat, heads });
+  const prepared = prepareFloat(graph, weights, { names: opts.names, batch: opts.batch, equalize: opts.equalize });
+  const plan = planQdq(prepared.model, prepared.spec, prepared.layerOfNode, { keepFloat: opts.keepFloat, heads: opts.heads });
   if (plan.quantized.size === 0 && plan.integer.size === 0) throw new Error('nothing to quantize: every layer is kept in float');
   const source = await calibrationImages(opts.calib, opts.images ?? 100);
   const calibration = await calibrate(prepared, plan.calibrate, source.images, {
     histograms: method !== 'minmax', threads: opts.threads, workers: opts.workers, onProgress: opts.onProgress,
   });
-  return buildQuantized(prepared, plan, calibration, {
-    method, percentile: opts.percentile, keepFloat: opts.keepFloat, heads, activations, bias: opts.bias,
-  });
+  return buildQuantized(prepared, plan, calibration, opts);
 }

@@ -6,7 +6,7 @@ import type { MapPoints } from '../../eval/map';
 import { benchInput, median } from '../bench';
 import { Detector } from '../detect';
 import { evaluate } from '../evaluate';
-import { OnnxSession } from '../runtime';
+import { OnnxSession, type OptimizationLevel } from '../runtime';
 import type { QuantizeResult, TensorReport } from './index';
 
 export interface LatencyOptions {
@@ -61,8 +61,11 @@ export interface ModelMap {
 }
 
 /** mAP@0.5 of an exported (float or int8) model over a labelled dataset, darknet's `map` protocol. */
-export async function modelMap(model: Uint8Array, dataset: Dataset, opts: { points?: MapPoints; threads?: number; workers?: number; limit?: number } = {}): Promise<ModelMap> {
-  const detector = await Detector.create({ onnx: model }, { threads: opts.threads, spinning: false });
+export async function modelMap(
+  model: Uint8Array, dataset: Dataset,
+  opts: { points?: MapPoints; threads?: number; workers?: number; limit?: number; optimization?: OptimizationLevel } = {},
+): Promise<ModelMap> {
+  const detector = await Detector.create({ onnx: model }, { threads: opts.threads, spinning: false, optimization: opts.optimization });
   try {
     const r = await evaluate(detector, dataset, { points: opts.points ?? 0, pureRuns: 0, workers: opts.workers, limit: opts.limit });
     return { mAP: r.map.mAP, images: r.map.images };
@@ -110,7 +113,7 @@ export function formatSummary(result: QuantizeResult, summary: QuantizeSummary):
   const lines: string[] = [];
   if (summary.output) lines.push(`wrote ${summary.output}`);
   lines.push(`  size      int8 ${kb(summary.bytes)} vs float ${kb(summary.floatBytes)} (${((100 * summary.bytes) / summary.floatBytes).toFixed(1)}%)`);
-  lines.push(`  calib     ${summary.method}${result.percentile !== undefined ? ` ${result.percentile}` : ''} on ${summary.images} images (${result.calibrationSeconds.toFixed(1)} s), activations ${result.activations}, heads ${result.heads}`);
+  lines.push(`  calib     ${summary.method}${result.percentile !== undefined ? ` ${result.percentile}` : ''} on ${summary.images} images (${result.calibrationSeconds.toFixed(1)} s), ${result.scheme} uint8 activations, ${result.weightBits}-bit weights${result.equalized ? ', cross-layer equalized' : ''}, heads ${result.heads}`);
   const kernels = Object.entries(result.int8Ops).map(([op, n]) => `${op} x${n}`).join(', ');
   lines.push(`  kernels   onnxruntime runs ${kernels}`);
   const dq = (result.optimizedOps.DequantizeLinear ?? 0) + (result.optimizedOps.QuantizeLinear ?? 0);

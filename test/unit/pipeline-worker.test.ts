@@ -1,0 +1,124 @@
+// The task worker (core/pipeline/worker.ts + tasks.ts): requests in, task events out, files
+// written; failures are one error event with the core's message; the stdio protocol end to end.
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import type { TaskEvent } from '../../core/pipeline/events';
+import type { RedundancyData } from '../../core/pipeline/preview';
+import { parseTaskRequest, runTask, taskLabel, type TaskRequest } from '../../core/pipeline/tasks';
+import { WorkerProcess } from '../../client/tasks/workerProcess';
+import { corpusPath, NO_CORPUS } from '../helpers/corpus';
+import { repoRoot } from '../helpers/root';
+
+const dir = mkdtempSync(join(tmpdir(), 'darkslim-worker-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function copyModel(): string {
+  const cfg = join(dir, 'yolo-fastest-1.1.cfg');
+  if (!existsSync(cfg)) {
+    copyFileSync(corpusPath('weights', 'yolo-fastest-1.1_coco', 'yolo-fastest-1.1.cfg'), cfg);
+    copyFileSync(corpusPath('weights', 'yolo-fastest-1.1_coco', 'yolo-fastest-1.1.weights'), join(dir, 'yolo-fastest-1.1.weights'));
+  }
+  return cfg;
+}
+
+async function run(req: TaskRequest, signal = new AbortController().signal): Promise<{ code: number; events: TaskEvent[] }> {
+  const events: TaskEvent[] = [];
+  const code = await runTask(req, { sink: (e) => events.push(e), signal });
+  return { code, events };
+}
+
+describe('task requests', () => {
+  test('are validated with clear messages', () => {
+    assert.throws(() => parseTaskRequest({ kind: 'dance', args: {} }), /unknown task kind "dance"/);
+    assert.throws(() => parseTaskRequest({ kind: 'prune' }), /args must be an object/);
+    assert.throws(() => parseTaskRequest({ kind: 'map', args: { cfg: 'a.cfg' } }), /args.data is missing/);
+    assert.throws(() => parseTaskRequest({ kind: 'export', args: {} }), /args.cfg/);
+    assert.equal(parseTaskRequest({ kind: 'prune', args: { config: 'x.prune.yaml' } }).kind, 'prune');
+  });
+  test('sparsity training is labelled sparsity', () => {
+    assert.equal(taskLabel({ kind: 'train', args: { cfg: 'a', data: 'b', lambda: 0.001 } }), 'sparsity');
+    assert.equal(taskLabel({ kind: 'train', args: { cfg: 'a', data: 'b' } }), 'train');
+    assert.equal(taskLabel({ kind: 'finetune', args: { cfg: 'a', data: 'b' } }), 'finetune');
+  });
+});
+
+describe('tasks in process', { skip: NO_CORPUS }, () => {
+  test('prune writes the pruned pair and the report, and says where', async () => {
+    const cfg = copyModel();
+    const { code, events } = await run({ kind: 'prune', args: { cfg, percent: 0.3, strategy: 'slim' } });
+    assert.equal(code, 0, JSON.stringify(events.filter((e) => e.type === 'error')));
+    assert.equal(events[0].type, 'start');
+    assert.ok(events.some((e) => e.type === 'progress'));
+    const done = events.at(-1)!;
+    assert.equal(done.type, 'done');
+    if (done.type !== 'done') return;
+    assert.equal(done.task, 'prune');
+    assert.equal(done.outputs.cfg, join(dir, 'yolo-fastest-1.1-pruned-0.3.cfg'));
+    for (const k of ['cfg', 'weights', 'report']) assert.ok(existsSync(done.outputs[k]), k);
+    assert.ok((done.summary.paramsAfter as number) < (done.summary.paramsBefore as number));
+  });
+
+  test('a percent above percent_limit fails with the core message, no stack', async () => {
+    const cfg = copyModel();
+    const { code, events } = await run({ kind: 'prune', args: { cfg, percent: 0.999 } });
+    assert.equal(code, 1);
+    const errors = events.filter((e) => e.type === 'error');
+    assert.equal(errors.length, 1);
+    const msg = errors[0].type === 'error' ? errors[0].message : '';
+    assert.match(msg, /percent_limit/);
+    assert.doesNotMatch(msg, /\n\s+at /);
+  });
+
+  test('missing weights are named', async () => {
+    const cfg = join(dir, 'lonely.cfg');
+    copyFileSync(corpusPath('weights', 'yolo-fastest-1.1_coco', 'yolo-fastest-1.1.cfg'), cfg);
+    const { code, events } = await run({ kind: 'export', args: { cfg } });
+    assert.equal(code, 1);
+    assert.match(events.find((e) => e.type === 'error')?.type === 'error' ? (events.find((e) => e.type === 'error') as { message: string }).message : '', /no weights for lonely.cfg/);
+  });
+
+  test('redundancy writes the view data', async () => {
+    const cfg = copyModel();
+    const out = join(dir, 'red', 'data.json');
+    const { code, events } = await run({ kind: 'redundancy', args: { cfg, out } });
+    assert.equal(code, 0, JSON.stringify(events.filter((e) => e.type === 'error')));
+    const data = JSON.parse(readFileSync(out, 'utf8')) as RedundancyData;
+    assert.equal(data.version, 1);
+    assert.equal(data.name, 'yolo-fastest-1.1.cfg');
+    assert.ok(data.layers.some((l) => l.gamma && l.prunable));
+  });
+
+  test('export writes an ONNX model', async () => {
+    const cfg = copyModel();
+    const { code, events } = await run({ kind: 'export', args: { cfg } });
+    assert.equal(code, 0, JSON.stringify(events.filter((e) => e.type === 'error')));
+    const done = events.at(-1)!;
+    assert.ok(done.type === 'done' && existsSync(done.outputs.onnx));
+  });
+});
+
+describe('worker process (stdio JSON lines)', { skip: NO_CORPUS }, () => {
+  const workerPath = join(repoRoot(), 'core', 'pipeline', 'worker.ts');
+  test('runs a prune in a forked worker', async () => {
+    const cfg = copyModel();
+    const w = new WorkerProcess({ kind: 'prune', args: { cfg, percent: 0.2, outDir: join(dir, 'forked') } }, { workerPath, execArgv: ['--import', 'tsx'] });
+    const events: TaskEvent[] = [];
+    w.onEvent((e) => events.push(e));
+    const outcome = await w.run();
+    assert.equal(outcome.status, 'done', outcome.error);
+    assert.equal(outcome.exitCode, 0);
+    assert.ok(outcome.done && existsSync(outcome.done.outputs.weights));
+    assert.ok(events.some((e) => e.type === 'start'));
+  });
+
+  test('a failing task comes back as failed with the message', async () => {
+    const w = new WorkerProcess({ kind: 'prune', args: { cfg: join(dir, 'nope.cfg'), weights: join(dir, 'nope.weights'), percent: 0.2 } }, { workerPath, execArgv: ['--import', 'tsx'] });
+    const outcome = await w.run();
+    assert.equal(outcome.status, 'failed');
+    assert.match(outcome.error ?? '', /cannot read cfg .*nope.cfg: ENOENT/);
+    assert.equal(outcome.exitCode, 1);
+  });
+});
