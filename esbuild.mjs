@@ -36,7 +36,9 @@ const browser = [
 
 const jobs = [];
 for (const e of entries.filter((e) => existsSync(e.in))) {
-  jobs.push(build({ ...node, entryPoints: [e.in], outfile: e.out }));
+  // the extension notes when its bundle starts loading (activation time includes the load)
+  const banner = e.out === 'dist/extension.js' ? { js: 'globalThis.__darkslimLoadStart = Date.now();' } : undefined;
+  jobs.push(build({ ...node, entryPoints: [e.in], outfile: e.out, banner }));
 }
 for (const e of browser.filter((e) => existsSync(e.in))) {
   jobs.push(build({ bundle: true, platform: 'browser', format: 'iife', target: 'es2022', sourcemap: production ? false : 'linked', minify: production, entryPoints: [e.in], outfile: e.out, logLevel: 'info' }));

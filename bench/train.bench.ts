@@ -8,6 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadCfg } from '../core/darknet/files';
 import { selectBackend, type BackendName } from '../core/engine/backend';
@@ -72,6 +73,14 @@ function torchRate(cfg: string, iters: number): { imagesPerSecond: number; torch
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
 
+function table(rows: Record<string, unknown>[], cols: string[]): string {
+  const cell = (v: unknown) => (typeof v === 'number' ? v.toFixed(2) : v === undefined ? '–' : String(v));
+  const body = rows.map((r) => cols.map((c) => cell(r[c])));
+  const w = cols.map((c, i) => Math.max(c.length, ...body.map((b) => b[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ');
+  return [line(cols), w.map((n) => '-'.repeat(n)).join('  '), ...body.map(line)].join('\n');
+}
+
 (async () => {
   const iters = Number(arg('iters', '5'));
   const backends = arg('backends', 'wasm,cpu').split(',') as BackendName[];
@@ -80,14 +89,16 @@ function torchRate(cfg: string, iters: number): { imagesPerSecond: number; torch
   for (const name of models) {
     const cfg = MODELS[name];
     if (!existsSync(cfg)) { console.log(`${name}: ${cfg} not found, skipped`); continue; }
-    const row: Record<string, unknown> = { model: name, cfg, batch: BATCH };
+    const g = loadCfg(cfg);
+    const row: Record<string, unknown> = { model: name, input: `${g.net.width}x${g.net.height}`, cfg, batch: BATCH };
     const torch = torchRate(cfg, iters);
     row.torch = typeof torch === 'string' ? `unavailable: ${torch}` : torch.imagesPerSecond;
     for (const b of backends) row[b] = await tfjsRate(cfg, b, b === 'cpu' ? Math.max(1, Math.ceil(iters / 5)) : iters);
     if (typeof row.torch === 'number' && typeof row.wasm === 'number') row.wasmVsTorch = (row.wasm as number) / (row.torch as number);
     rows.push(row);
-    console.log(`${name.padEnd(8)} ` + Object.entries(row).filter(([k]) => k !== 'cfg').map(([k, v]) => `${k} ${typeof v === 'number' ? v.toFixed(2) : v}`).join('  '));
   }
+  console.log(`training images/s, batch ${BATCH} (forward + [yolo] loss + backward + SGD); load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} cores`);
+  console.log(table(rows, ['model', 'input', 'torch', ...backends, 'wasmVsTorch']));
   mkdirSync(join(repo, 'bench', 'results'), { recursive: true });
-  writeFileSync(join(repo, 'bench', 'results', 'train.json'), JSON.stringify({ date: new Date().toISOString(), unit: 'images/s, batch 8, training step', rows }, null, 2) + '\n');
+  writeFileSync(join(repo, 'bench', 'results', 'train.json'), JSON.stringify({ date: new Date().toISOString(), unit: 'images/s, batch 8, training step', loadAverage: os.loadavg(), cores: os.cpus().length, rows }, null, 2) + '\n');
 })();

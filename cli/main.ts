@@ -10,6 +10,7 @@ import { exportCommand } from './commands/export';
 import { detectCommand } from './commands/detect';
 import { mapCommand } from './commands/map';
 import { benchCommand } from './commands/bench';
+import { quantizeCommand } from './commands/quantize';
 import { demoCommand } from './commands/demo';
 // (more commands are registered below)
 
@@ -22,6 +23,7 @@ const commands: Command[] = [
   detectCommand,
   mapCommand,
   benchCommand,
+  quantizeCommand,
   demoCommand,
 ];
 

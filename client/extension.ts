@@ -67,26 +67,42 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     documentSelector: [{ language: LANGUAGE_ID }, { scheme: 'file', pattern: '**/*.prune.yaml' }],
     // Settings (darkslim.weightsPath) are pulled by the server with workspace/configuration.
   };
-  client = new LanguageClient('darkslim', 'Darkslim (Darknet cfg)', serverOptions, clientOptions);
-  await client.start();
-  context.subscriptions.push(new ModelStatusBar(client));
-  perf.record('activate', { ms: performance.now() - t0, syncMs: tSync });
+  const languageClient = new LanguageClient('darkslim', 'Darkslim (Darknet cfg)', serverOptions, clientOptions);
+  client = languageClient;
+  // activation does not wait for the server: diagnostics and the status bar follow when it is up
+  const loadStart = (globalThis as { __darkslimLoadStart?: number }).__darkslimLoadStart;
+  perf.record('activate', { ms: performance.now() - t0, syncMs: tSync, ...(loadStart ? { withLoadMs: Date.now() - loadStart } : {}) });
+  languageClient.start().then(() => {
+    context.subscriptions.push(new ModelStatusBar(languageClient));
+    perf.record('serverReady', { ms: performance.now() - t0 });
+  }, (e: unknown) => {
+    tasksOutput.appendLine(`The Darkslim language server did not start: ${(e as Error).message}`);
+  });
 }
 
 export async function deactivate(): Promise<void> {
-  await client?.stop();
+  try {
+    await client?.stop();
+  } catch {
+    // it never started
+  }
   client = undefined;
 }
 
 /**
  * Switches `.cfg` documents that hold a darknet network to the `darknet` language when they open
  * (see languageDetection.ts for why this is not done with an extension/firstLine contribution).
- * A document is switched at most once, so a user who picks another language keeps it.
+ * A document is switched at most once while it is open, so a user who picks another language
+ * keeps it; a document closed and opened again later is detected again. (A language change
+ * fires close and open for the document in one go; a real close is one not followed by an open.)
  */
 function detectDarknetDocuments(): vscode.Disposable {
   const switched = new Set<string>();
+  const closing = new Map<string, ReturnType<typeof setTimeout>>();
   const check = (doc: vscode.TextDocument) => {
     const key = doc.uri.toString();
+    const pending = closing.get(key);
+    if (pending) { clearTimeout(pending); closing.delete(key); }
     if (doc.languageId === LANGUAGE_ID || switched.has(key) || !/\.cfg$/i.test(doc.fileName)) return;
     // The first section is near the top; do not copy a whole large file to find it.
     const head = doc.getText(new vscode.Range(0, 0, Math.min(doc.lineCount, 2000), 0));
@@ -95,5 +111,16 @@ function detectDarknetDocuments(): vscode.Disposable {
     void vscode.languages.setTextDocumentLanguage(doc, LANGUAGE_ID);
   };
   vscode.workspace.textDocuments.forEach(check);
-  return vscode.workspace.onDidOpenTextDocument(check);
+  return vscode.Disposable.from(
+    vscode.workspace.onDidOpenTextDocument(check),
+    vscode.workspace.onDidCloseTextDocument((doc) => {
+      const key = doc.uri.toString();
+      if (!switched.has(key)) return;
+      const old = closing.get(key);
+      if (old) clearTimeout(old);
+      // a language change fires close and open synchronously, before any timer runs
+      closing.set(key, setTimeout(() => { closing.delete(key); switched.delete(key); }, 0));
+    }),
+    { dispose: () => { for (const t of closing.values()) clearTimeout(t); } },
+  );
 }

@@ -52,11 +52,12 @@ export function conv2dBackpropFilter(
       const r = tf.matMul(tf.transpose(tf.reshape(dy, [b * h * w, co])) as tf.Tensor2D, tf.reshape(x, [b * h * w, ci]) as tf.Tensor2D); // [co, ci]
       return tf.reshape(tf.transpose(r), [1, 1, ci, co]) as tf.Tensor4D;
     }
-    // pad only (never crop the big input): extra rows/columns just give extra outputs, cut below
-    const xp = padCrop(x, padInfo.top, Math.max(0, padInfo.bottom), padInfo.left, Math.max(0, padInfo.right));
-    const xt = tf.transpose(xp, [3, 1, 2, 0]); // [Ci, H, W, B]
+    // pad only (never crop the big input): extra rows/columns just give extra outputs, cut below;
+    // the padding is the conv's own (no padded copy of the input)
+    const xt = tf.transpose(x, [3, 1, 2, 0]); // [Ci, H, W, B]
     const f = tf.transpose(dy, [1, 2, 0, 3]); // [Ho, Wo, B, Co]
-    let r = tf.conv2d(xt, f as tf.Tensor4D, 1, 'valid', 'NHWC', [strideH, strideW]); // [Ci, ≥kh, ≥kw, Co]
+    const pads: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [padInfo.top, Math.max(0, padInfo.bottom)], [padInfo.left, Math.max(0, padInfo.right)], [0, 0]];
+    let r = tf.conv2d(xt, f as tf.Tensor4D, 1, pads, 'NHWC', [strideH, strideW]); // [Ci, ≥kh, ≥kw, Co]
     if (r.shape[1] !== kh || r.shape[2] !== kw) r = tf.slice(r, [0, 0, 0, 0], [-1, kh, kw, -1]);
     return tf.transpose(r, [1, 2, 0, 3]);
   });
@@ -74,10 +75,39 @@ export function conv2dBackpropInput(
     const d = dilate(dy, strideH, strideW);
     const top = kh - 1 - padInfo.top;
     const left = kw - 1 - padInfo.left;
-    const dp = padCrop(d, top, h + kh - 1 - top - d.shape[1], left, w + kw - 1 - left - d.shape[2]);
-    const f = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D; // [kh, kw, Co, Ci]
-    return tf.conv2d(dp, f, 1, 'valid');
+    const bottom = h + kh - 1 - top - d.shape[1], right = w + kw - 1 - left - d.shape[2];
+    const f = flipTransposeFilter(filter); // [kh, kw, Co, Ci]
+    if (top >= 0 && bottom >= 0 && left >= 0 && right >= 0) return tf.conv2d(d, f, 1, [[0, 0], [top, bottom], [left, right], [0, 0]]);
+    return tf.conv2d(padCrop(d, top, bottom, left, right), f, 1, 'valid');
   });
+}
+
+/**
+ * The spatially flipped filter with in/out channels swapped, [kh, kw, Co, Ci], built in JS: filters
+ * are small, and wasm's Reverse kernel costs more than the conv that uses its result.
+ */
+function flipTransposeFilter(filter: tf.Tensor4D): tf.Tensor4D {
+  const [kh, kw, ci, co] = filter.shape;
+  const src = filter.dataSync() as Float32Array;
+  const out = new Float32Array(src.length);
+  for (let a = 0; a < kh; a++) for (let b = 0; b < kw; b++) {
+    const s0 = ((kh - 1 - a) * kw + (kw - 1 - b)) * ci * co;
+    const d0 = (a * kw + b) * co * ci;
+    for (let i = 0; i < ci; i++) for (let o = 0; o < co; o++) out[d0 + o * ci + i] = src[s0 + i * co + o];
+  }
+  return tf.tensor4d(out, [kh, kw, co, ci]);
+}
+
+/** The spatially flipped filter (same layout), built in JS (see flipTransposeFilter). */
+function flipFilter(filter: tf.Tensor4D): tf.Tensor4D {
+  const [kh, kw, c, m] = filter.shape;
+  const src = filter.dataSync() as Float32Array;
+  const out = new Float32Array(src.length);
+  const plane = c * m;
+  for (let a = 0; a < kh; a++) for (let b = 0; b < kw; b++) {
+    out.set(src.subarray(((kh - 1 - a) * kw + (kw - 1 - b)) * plane, ((kh - 1 - a) * kw + (kw - 1 - b) + 1) * plane), (a * kw + b) * plane);
+  }
+  return tf.tensor4d(out, filter.shape);
 }
 
 /** Filter gradient of a depthwise conv (channel multiplier m). */
@@ -129,7 +159,7 @@ export function depthwiseBackpropInput(
     const top = kh - 1 - padInfo.top;
     const left = kw - 1 - padInfo.left;
     const dp = padCrop(d, top, h + kh - 1 - top - d.shape[1], left, w + kw - 1 - left - d.shape[2]);
-    const flipped = tf.reverse(filter, [0, 1]) as tf.Tensor4D;
+    const flipped = flipFilter(filter);
     if (m === 1) return tf.depthwiseConv2d(dp, flipped as tf.Tensor4D, 1, 'valid');
     // dx[c] = Σ_q corr(dy[c·m+q], flip(f[:,:,c,q])): reshape to [.., c, m], sum over q
     let acc: tf.Tensor4D | undefined;

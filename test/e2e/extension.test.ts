@@ -15,7 +15,7 @@ import { generateSyntheticDataset } from '../../core/data/synthetic';
 import { syntheticWeightsBytes } from '../../core/prune/synthetic';
 import { corpusPath, NO_CORPUS } from '../helpers/corpus';
 import { repoRoot } from '../helpers/root';
-import { ARTIFACTS, goToLine, openFile, openVsCode, retry, runCommand, waitFor, type Session } from './harness';
+import { ARTIFACTS, goToLine, openFile, openVsCode, retry, runCommand, tryCommand, waitFor, type Session } from './harness';
 
 const VSIX = join(repoRoot(), 'darkslim.vsix');
 const SKIP = NO_CORPUS || (!existsSync(VSIX) ? `no ${VSIX}: run \`npm run package\` first` : false)
@@ -146,7 +146,7 @@ async function problemsText(page: Page): Promise<string> {
 }
 
 async function dismissNotifications(page: Page): Promise<void> {
-  await runCommand(page, 'Notifications: Clear All Notifications').catch(() => undefined);
+  await tryCommand(page, 'Notifications: Clear All Notifications');
 }
 
 describe('Darkslim in VS Code (code-server)', { skip: SKIP, timeout: 9 * 60_000 }, () => {
@@ -164,6 +164,8 @@ describe('Darkslim in VS Code (code-server)', { skip: SKIP, timeout: 9 * 60_000 
     writeFileSync(join(workspace, 'yolov4.cfg'), v4);
     writeFileSync(join(workspace, 'yolov4.weights'), syntheticWeightsBytes(analyzeCfg(v4), { seed: 3, sparse: 0.4 }));
     writeFileSync(join(workspace, 'tiny.cfg'), TINY_CFG);
+    copyFileSync(corpusPath('images', 'dog.jpg'), join(workspace, 'dog.jpg'));
+    copyFileSync(corpusPath('weights', 'yolo-fastest-1.1_coco', 'coco.names'), join(workspace, 'coco.names'));
     await generateSyntheticDataset({
       outDir: join(workspace, 'shapes'), seed: 5, train: 32, valid: 8, width: 64, height: 64, classes: ['circle', 'square'],
       minObjects: 1, maxObjects: 1, minSize: 0.35, maxSize: 0.6,
@@ -267,8 +269,8 @@ describe('Darkslim in VS Code (code-server)', { skip: SKIP, timeout: 9 * 60_000 
     const { page } = session;
     await dismissNotifications(page);
     await runCommand(page, 'View: Close All Editors');
-    await runCommand(page, 'View: Hide Panel');
-    await runCommand(page, 'View: Close Primary Side Bar');
+    await tryCommand(page, 'View: Hide Panel');
+    await tryCommand(page, 'View: Close Primary Side Bar');
     await openFile(page, `${FASTEST}.cfg`);
     await runCommand(page, 'Darkslim: Show layer redundancy');
     const frame = await webviewFrame(page, 'body[data-ready="true"] canvas#heatmap', 90_000);
@@ -292,6 +294,47 @@ describe('Darkslim in VS Code (code-server)', { skip: SKIP, timeout: 9 * 60_000 
     await page.waitForTimeout(300);
     await session.shot('redundancy-slider-moved');
     perf.fastestFrames = { median: Number(await bodyData(frame, 'frameMedian')), p95: Number(await bodyData(frame, 'frameP95')), max: Number(await bodyData(frame, 'frameMax')) };
+  });
+
+  test('onnxruntime and sharp load from the VSIX: Benchmark and Detect on image run in the worker', async () => {
+    const { page } = session;
+    await dismissNotifications(page);
+    await runCommand(page, 'View: Close All Editors');
+    await openFile(page, `${FASTEST}.cfg`);
+    await runCommand(page, 'Darkslim: Benchmark');
+    // weights or an exported model: the weights that fit come first
+    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: `${FASTEST}.weights` }).first();
+    await row.waitFor({ state: 'visible', timeout: 20_000 });
+    await row.click();
+    const toast = page.locator('.notification-toast', { hasText: 'Latency median' }).first();
+    await toast.waitFor({ state: 'visible', timeout: 120_000 });
+    await session.shot('benchmark-result');
+    await dismissNotifications(page);
+
+    await openFile(page, `${FASTEST}.cfg`);
+    await runCommand(page, 'Darkslim: Detect on image…');
+    const w = page.locator('.quick-input-list .monaco-list-row', { hasText: `${FASTEST}.weights` }).first();
+    await w.waitFor({ state: 'visible', timeout: 20_000 });
+    await w.click();
+    // the (simple) open dialog: type the image's path
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible', timeout: 20_000 });
+    await page.waitForTimeout(500);
+    await input.fill(join(workspace, 'dog.jpg'));
+    await page.waitForTimeout(500);
+    await page.keyboard.press('Enter');
+    const out = join(workspace, `dog-${FASTEST}.png`);
+    await waitFor(() => existsSync(out), 120_000, () => `no ${out}`);
+    await page.locator('.tab', { hasText: `dog-${FASTEST}.png` }).first().waitFor({ state: 'visible', timeout: 30_000 });
+    // the image preview is a webview: wait until its image has loaded
+    const preview = await webviewFrame(page, 'img', 30_000);
+    await waitFor(() => preview.evaluate(() => { const i = document.querySelector('img'); return !!i && i.complete && i.naturalWidth > 0; }), 30_000, () => 'the annotated image did not load');
+    await page.waitForTimeout(500);
+    await session.shot('detect-result');
+    // a cfg opened again after its editor closed is a darknet cfg again
+    await runCommand(page, 'View: Close All Editors');
+    await openFile(page, `${FASTEST}.cfg`);
+    await waitFor(async () => (await page.locator('.statusbar').innerText()).includes('Darknet cfg'), 30_000, () => 'the reopened cfg is not a Darknet cfg');
   });
 
   test('sparsity training runs in the worker and the dashboard draws its curves and γ histograms', async () => {
@@ -321,8 +364,8 @@ describe('Darkslim in VS Code (code-server)', { skip: SKIP, timeout: 9 * 60_000 
     const gammaNote = await frame.locator('#gamma-note').innerText();
     assert.match(gammaNote, /below 0\.01/);
     assert.ok(existsSync(join(workspace, 'tiny-sparsity')), 'no training output folder');
-    await runCommand(page, 'View: Hide Panel').catch(() => undefined);
-    await runCommand(page, 'View: Close Primary Side Bar').catch(() => undefined);
+    await tryCommand(page, 'View: Hide Panel');
+    await tryCommand(page, 'View: Close Primary Side Bar');
     await page.waitForTimeout(800);
     await session.shot('training-dashboard');
     await frame.locator('#gamma').scrollIntoViewIfNeeded();
@@ -345,6 +388,7 @@ describe('Darkslim in VS Code (code-server)', { skip: SKIP, timeout: 9 * 60_000 
     await session.shot('redundancy-yolov4');
     const events = perfEvents();
     perf.activation = events.find((e) => e.event === 'activate');
+    perf.serverReady = events.find((e) => e.event === 'serverReady');
     perf.firstDiagnostics = events.filter((e) => e.event === 'firstDiagnostics');
     perf.yolov4 = {
       subtitle: channels,

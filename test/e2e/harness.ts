@@ -120,6 +120,24 @@ export async function runCommand(page: Page, title: string): Promise<void> {
   });
 }
 
+/** Runs a command if the palette offers it (some exist only in some states); never throws. */
+export async function tryCommand(page: Page, title: string): Promise<boolean> {
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  try {
+    await input.waitFor({ state: 'visible', timeout: 10_000 });
+    await input.fill(`>${title}`);
+    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
+    await row.waitFor({ state: 'visible', timeout: 4_000 });
+    await row.click();
+    return true;
+  } catch {
+    await page.keyboard.press('Escape');
+    return false;
+  }
+}
+
 /** Opens a workspace file with quick open (Ctrl+P). */
 export async function openFile(page: Page, name: string): Promise<void> {
   await retry(3, async () => {
@@ -128,9 +146,11 @@ export async function openFile(page: Page, name: string): Promise<void> {
     const input = page.locator('.quick-input-widget input');
     await input.waitFor({ state: 'visible', timeout: 10_000 });
     await input.fill(name);
-    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first();
+    // the row whose file name is exactly `name` (not yolo-pruned.cfg for yolo.cfg)
+    const exact = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+    const row = page.locator('.quick-input-list .monaco-list-row').filter({ has: page.locator('.label-name', { hasText: exact }) }).first();
     await row.waitFor({ state: 'visible', timeout: 15_000 });
-    await page.keyboard.press('Enter');
+    await row.click();
     await page.locator(`.tab[aria-label*="${name}"]`).first().waitFor({ state: 'visible', timeout: 20_000 });
   });
 }

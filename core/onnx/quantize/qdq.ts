@@ -37,7 +37,52 @@ export type ActivationScheme = 'symmetric' | 'asymmetric';
 export const ACTIVATION_SCHEMES: readonly ActivationScheme[] = ['symmetric', 'asymmetric'];
 
 /** TensorProto data types. */
-export const DT = { FLOAT: 1, UINT8: 2, INT8: 3, UINT16: 4, INT16: 5, INT32: 6, INT64: 7 } as const;
+export const DT = { FLOAT: 1, UINT8: 2, INT8: 3, UINT16: 4, INT16: 5, INT32: 6, INT64: 7, FLOAT16: 10 } as const;
+
+// ---- float16 (weight scales are stored as halves: 2 bytes a channel saved, exact after the Cast) ----
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** The float16 bits of x (round to nearest even); x is expected to be a normal half (see isHalfNormal). */
+export function halfBits(x: number): number {
+  f32[0] = x;
+  const b = u32[0];
+  const sign = (b >>> 16) & 0x8000;
+  const exp = ((b >>> 23) & 0xff) - 127 + 15;
+  let mant = b & 0x7fffff;
+  if (exp <= 0 || exp >= 31) throw new Error(`internal: ${x} is not a normal float16`);
+  // round mantissa 23 → 10 bits, to nearest even
+  const rest = mant & 0x1fff;
+  mant >>>= 13;
+  if (rest > 0x1000 || (rest === 0x1000 && (mant & 1))) mant++;
+  let e = exp;
+  if (mant === 0x400) {
+    mant = 0;
+    e++;
+  }
+  return sign | (e << 10) | mant;
+}
+
+/** The value of float16 bits. */
+export function halfValue(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const e = (h >>> 10) & 0x1f;
+  const m = h & 0x3ff;
+  if (e === 0) return sign * m * 2 ** -24;
+  if (e === 31) return m ? NaN : sign * Infinity;
+  return sign * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+/** x rounded to float16 (for normal halves). */
+export function toHalf(x: number): number {
+  return halfValue(halfBits(x));
+}
+
+export function isHalfNormal(x: number): boolean {
+  const a = Math.abs(x);
+  return a >= 6.104e-5 && a <= 65504;
+}
 
 /** Ops computed on 8-bit data when all their activation inputs are. */
 const QLINEAR_OPS = new Set(['Conv', 'LeakyRelu', 'Sigmoid', 'Add', 'Mul', 'Concat', 'AveragePool', 'GlobalAveragePool']);
@@ -292,11 +337,12 @@ export interface WeightQuant {
 }
 
 /**
- * Symmetric int8 per output channel: scale = max|w|/qmax, q = round(w/scale) in [-qmax, qmax].
+ * Symmetric int8 per output channel: scale = max|w|/qmax, q = round(w/scale) in [-qmax, qmax]
+ * (with `half`, the scale is the next float16 at or above max|w|/qmax, so it is stored exactly).
  * qmax 127 (8 bits) or 63 (7 bits: onnxruntime's "reduce range", which keeps AVX2 CPUs without
  * VNNI on their u8s8 kernels instead of converting the weights to u8u8).
  */
-export function quantizeWeights(w: Float32Array, channels: number, qmax = 127): WeightQuant {
+export function quantizeWeights(w: Float32Array, channels: number, qmax = 127, half = false): WeightQuant {
   const per = w.length / channels;
   if (!Number.isInteger(per)) throw new Error(`internal: ${w.length} weights for ${channels} channels`);
   const q = new Int8Array(w.length);
@@ -304,11 +350,27 @@ export function quantizeWeights(w: Float32Array, channels: number, qmax = 127): 
   for (let o = 0; o < channels; o++) {
     let m = 0;
     for (let k = 0; k < per; k++) m = Math.max(m, Math.abs(w[o * per + k]));
-    const s = m > 0 ? Math.fround(m / qmax) : 1;
+    let s = m > 0 ? Math.fround(m / qmax) : 1;
+    // A half scale rounded up, so that max|w| / s stays within qmax.
+    if (half) {
+      const h = toHalf(s);
+      s = h >= s ? h : halfValue(halfBits(s) + 1);
+    }
     scales[o] = s;
     for (let k = 0; k < per; k++) q[o * per + k] = Math.max(-qmax, Math.min(qmax, roundHalfEven(w[o * per + k] / s)));
   }
   return { q, scales };
+}
+
+/** Whether a conv's weight scales can all be normal float16 values. */
+function halfScales(w: Float32Array, channels: number, qmax: number): boolean {
+  const per = w.length / channels;
+  for (let o = 0; o < channels; o++) {
+    let m = 0;
+    for (let k = 0; k < per; k++) m = Math.max(m, Math.abs(w[o * per + k]));
+    if (m > 0 && !isHalfNormal((m / qmax) * 1.001)) return false;
+  }
+  return true;
 }
 
 /** Round half to even (QuantizeLinear's rounding). */
@@ -397,11 +459,15 @@ export function withoutOutputs(model: ModelProto, drop: Set<string>): ModelProto
   };
 }
 
-/** Conv attributes at their ONNX defaults carry no information: dropped (the int8 file is small). */
+/**
+ * Conv attributes that carry no information are dropped (the int8 file is small): those at their
+ * ONNX defaults, and kernel_shape, which the weights' shape gives.
+ */
 function withoutDefaultAttributes(n: NodeProto): NodeProto {
   if (n.opType !== 'Conv' && n.opType !== 'ConvInteger') return n;
   const isDefault = (a: AttributeProto) =>
-    (a.name === 'group' && a.i === 1)
+    a.name === 'kernel_shape'
+    || (a.name === 'group' && a.i === 1)
     || ((a.name === 'strides' || a.name === 'dilations') && (a.ints ?? []).every((v) => v === 1))
     || (a.name === 'pads' && (a.ints ?? []).every((v) => v === 0));
   return { ...n, attribute: n.attribute.filter((a) => !isDefault(a)) };
@@ -519,12 +585,19 @@ export function buildQdqModel(
     if (is8bit && n.opType === 'Conv') {
       const w = inits.get(n.input[1])!;
       const channels = w.dims[0];
-      const wq = quantizeWeights(floatValues(w), channels, qmax);
+      const wf = floatValues(w);
+      const wq = quantizeWeights(wf, channels, qmax, halfScales(wf, channels, qmax));
       const wName = fresh('w');
       const wsName = fresh('ws');
       const wdq = fresh('wd');
       newInits.push(rawTensor(wName, w.dims, DT.INT8, wq.q));
-      newInits.push(rawTensor(wsName, [channels], DT.FLOAT, wq.scales));
+      if (wq.scales.every(isHalfNormal)) {
+        const h = fresh('wh');
+        newInits.push(rawTensor(h, [channels], DT.FLOAT16, Uint16Array.from(wq.scales, halfBits)));
+        node('Cast', [h], [wsName], [{ name: 'to', type: AttrType.INT, i: DT.FLOAT }]);
+      } else {
+        newInits.push(rawTensor(wsName, [channels], DT.FLOAT, wq.scales));
+      }
       node('DequantizeLinear', [wName, wsName], [wdq], axis0);
       n.input[1] = wdq;
       if (n.input[2]) {
@@ -587,33 +660,43 @@ export function buildQdqModel(
   const casts: NodeProto[] = [];
   for (const name of usedInits) {
     const t = cleanTensor(inits.get(name)!);
-    const compact = t.dataType === DT.FLOAT ? compactInteger(t) : undefined;
+    const compact = t.dataType === DT.FLOAT ? compactConstant(t, fresh) : undefined;
     if (compact) {
-      newInits.push(compact);
-      casts.push({ name: '', opType: 'Cast', input: [compact.name], output: [name], attribute: [{ name: 'to', type: AttrType.INT, i: DT.FLOAT }] });
+      newInits.push(...compact.initializers);
+      casts.push(...compact.nodes);
     } else {
       newInits.push(t);
     }
   }
 
-  const all = { nodes: [...casts, ...nodes], initializers: newInits };
+  // Unnamed nodes: no name field at all (an empty string would still be encoded).
+  const all = { nodes: [...casts, ...nodes].map(withoutName), initializers: newInits };
   const renamed = opts.shortNames === false ? all : shortenNames(all.nodes, all.initializers, new Set([inputName, ...graphOutputs]));
   const out: ModelProto = {
     irVersion: model.irVersion,
     opsetImport: model.opsetImport.map((o) => ({ domain: o.domain, version: o.version })),
     producerName: model.producerName,
     producerVersion: model.producerVersion,
-    docString: 'Darkslim int8 (QDQ) model: int8 weights per output channel, uint8 activations calibrated per tensor; the [yolo] decode in float.',
-    graph: { name: src.name, node: renamed.nodes, initializer: renamed.initializers, input: src.input, output: src.output },
+    docString: 'Darkslim int8 QDQ model (see the darkslim_int8 metadata).',
+    graph: { name: src.name, node: renamed.nodes, initializer: renamed.initializers, input: src.input.map(withoutDoc), output: src.output.map(withoutDoc) },
     metadataProps: [...model.metadataProps.map((m) => ({ key: m.key, value: m.value })), ...(opts.metadata ?? [])],
   };
   return { model: out, params };
 }
 
-/** A float initializer of integer values that fit 8 or 16 bits, stored as such (a Cast back to float is folded at load). */
-function compactInteger(t: TensorProto): TensorProto | undefined {
-  const v = floatValues(t);
-  if (v.length < 32) return undefined;
+function withoutDoc(v: ValueInfoProto): ValueInfoProto {
+  return { name: v.name, type: v.type };
+}
+
+function withoutName(n: NodeProto): NodeProto {
+  if (n.name) return n;
+  const { name: _unused, ...rest } = n;
+  void _unused;
+  return rest as NodeProto;
+}
+
+/** Integer values that fit 8 or 16 bits, as the smallest such tensor. */
+function integerTensor(name: string, dims: number[], v: Float32Array): TensorProto | undefined {
   let mn = Infinity;
   let mx = -Infinity;
   for (const x of v) {
@@ -621,12 +704,86 @@ function compactInteger(t: TensorProto): TensorProto | undefined {
     if (x < mn) mn = x;
     if (x > mx) mx = x;
   }
-  const name = `${t.name}.i`;
-  if (mn >= 0 && mx <= 255) return rawTensor(name, t.dims, DT.UINT8, Uint8Array.from(v));
-  if (mn >= -128 && mx <= 127) return rawTensor(name, t.dims, DT.INT8, Int8Array.from(v));
-  if (mn >= 0 && mx <= 65535) return rawTensor(name, t.dims, DT.UINT16, Uint16Array.from(v));
-  if (mn >= -32768 && mx <= 32767) return rawTensor(name, t.dims, DT.INT16, Int16Array.from(v));
+  if (mn >= 0 && mx <= 255) return rawTensor(name, dims, DT.UINT8, Uint8Array.from(v));
+  if (mn >= -128 && mx <= 127) return rawTensor(name, dims, DT.INT8, Int8Array.from(v));
+  if (mn >= 0 && mx <= 65535) return rawTensor(name, dims, DT.UINT16, Uint16Array.from(v));
+  if (mn >= -32768 && mx <= 32767) return rawTensor(name, dims, DT.INT16, Int16Array.from(v));
   return undefined;
+}
+
+/** The smallest p dividing n with rows[r] == rows[r mod p] (rows of `width` values). */
+function period(v: Float32Array, rows: number, width: number): number {
+  for (let p = 1; p < rows; p++) {
+    if (rows % p) continue;
+    let ok = true;
+    for (let k = p * width; k < v.length && ok; k++) ok = v[k] === v[k - p * width];
+    if (ok) return p;
+  }
+  return rows;
+}
+
+/** The largest b dividing n with rows[r] == rows[r - r mod b] (runs of b equal rows). */
+function runLength(v: Float32Array, rows: number, width: number): number {
+  for (let b = rows; b > 1; b--) {
+    if (rows % b) continue;
+    let ok = true;
+    for (let r = 0; r < rows && ok; r++) {
+      const first = r - (r % b);
+      for (let k = 0; k < width && ok; k++) ok = v[r * width + k] === v[first * width + k];
+    }
+    if (ok) return b;
+  }
+  return 1;
+}
+
+/**
+ * A float constant [1, R, C] of small integers (the [yolo] decode's cell grid and anchors, rows
+ * (y·W + x)·A + a) stored compactly, its float form rebuilt by nodes onnxruntime folds at load:
+ * a periodic table (anchors: A rows repeated) is tiled, a table of runs of equal rows (the grid:
+ * each cell repeated for its A anchors) is expanded, and the integers are cast back to float.
+ */
+function compactConstant(t: TensorProto, fresh: (hint: string) => string): { initializers: TensorProto[]; nodes: NodeProto[] } | undefined {
+  const v = floatValues(t);
+  if (v.length < 32) return undefined;
+  const cast = (input: string, output: string): NodeProto => ({ name: '', opType: 'Cast', input: [input], output: [output], attribute: [{ name: 'to', type: AttrType.INT, i: DT.FLOAT }] });
+  const ints = (name: string, values: number[]) => rawTensor(name, [values.length], DT.INT64, BigInt64Array.from(values.map(BigInt)));
+  if (t.dims.length === 3 && t.dims[0] === 1) {
+    const [, rows, width] = t.dims;
+    const p = period(v, rows, width);
+    if (p < rows) {
+      const small = integerTensor(fresh('c'), [1, p, width], v.subarray(0, p * width));
+      if (small) {
+        const f = fresh('c');
+        const reps = fresh('c');
+        return {
+          initializers: [small, ints(reps, [1, rows / p, 1])],
+          nodes: [cast(small.name, f), { name: '', opType: 'Tile', input: [f, reps], output: [t.name], attribute: [] }],
+        };
+      }
+    }
+    const b = runLength(v, rows, width);
+    if (b > 1) {
+      const base = new Float32Array((rows / b) * width);
+      for (let r = 0; r < rows / b; r++) for (let k = 0; k < width; k++) base[r * width + k] = v[r * b * width + k];
+      const small = integerTensor(fresh('c'), [1, rows / b, 1, width], base);
+      if (small) {
+        const f = fresh('c');
+        const e = fresh('c');
+        const shape = fresh('c');
+        const back = fresh('c');
+        return {
+          initializers: [small, ints(shape, [1, rows / b, b, width]), ints(back, [1, rows, width])],
+          nodes: [
+            cast(small.name, f),
+            { name: '', opType: 'Expand', input: [f, shape], output: [e], attribute: [] },
+            { name: '', opType: 'Reshape', input: [e, back], output: [t.name], attribute: [] },
+          ],
+        };
+      }
+    }
+  }
+  const small = integerTensor(fresh('c'), t.dims, v);
+  return small ? { initializers: [small], nodes: [cast(small.name, t.name)] } : undefined;
 }
 
 /** Short tensor names (in a file this small they matter); the interface names are kept. */

@@ -63,11 +63,16 @@ export interface ModelMap {
 /** mAP@0.5 of an exported (float or int8) model over a labelled dataset, darknet's `map` protocol. */
 export async function modelMap(
   model: Uint8Array, dataset: Dataset,
-  opts: { points?: MapPoints; threads?: number; workers?: number; limit?: number; optimization?: OptimizationLevel } = {},
+  opts: {
+    points?: MapPoints; threads?: number; workers?: number; limit?: number; optimization?: OptimizationLevel;
+    onProgress?: (done: number, total: number) => void;
+  } = {},
 ): Promise<ModelMap> {
   const detector = await Detector.create({ onnx: model }, { threads: opts.threads, spinning: false, optimization: opts.optimization });
   try {
-    const r = await evaluate(detector, dataset, { points: opts.points ?? 0, pureRuns: 0, workers: opts.workers, limit: opts.limit });
+    const r = await evaluate(detector, dataset, {
+      points: opts.points ?? 0, pureRuns: 0, workers: opts.workers, limit: opts.limit, onProgress: opts.onProgress,
+    });
     return { mAP: r.map.mAP, images: r.map.images };
   } finally {
     await detector.dispose();
@@ -118,7 +123,8 @@ export function formatSummary(result: QuantizeResult, summary: QuantizeSummary):
   lines.push(`  kernels   onnxruntime runs ${kernels}`);
   const dq = (result.optimizedOps.DequantizeLinear ?? 0) + (result.optimizedOps.QuantizeLinear ?? 0);
   if (dq) lines.push(`            plus ${dq} Quantize/DequantizeLinear at the float boundaries`);
-  if (result.floatLayers.length) lines.push(`  float     layers ${result.floatLayers.join(', ')}${result.keepFloat.length ? ` (asked: ${result.keepFloat.join(', ')})` : ''}, and the [yolo] decode`);
+  const why = result.keepFloatDefault ? ' (the first conv, by default)' : result.keepFloat.length ? ` (asked: ${result.keepFloat.join(', ')})` : '';
+  if (result.floatLayers.length) lines.push(`  float     layers ${result.floatLayers.join(', ')}${why}, and the [yolo] decode`);
   else lines.push('  float     the [yolo] decode only');
   if (summary.latency) {
     const l = summary.latency;

@@ -260,8 +260,8 @@ export function addRange(stats: TensorStats, data: ArrayLike<number>): void {
     const v = data[k];
     if (v < mn) mn = v;
     if (v > mx) mx = v;
+    if (v !== v) throw new Error('calibration produced NaN activations');
   }
-  if (Number.isNaN(mn) || Number.isNaN(mx)) throw new Error('calibration produced NaN activations');
   stats.min = mn;
   stats.max = mx;
   stats.absMax = Math.max(Math.abs(mn), Math.abs(mx));
