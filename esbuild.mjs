@@ -37,8 +37,10 @@ const browser = [
 const jobs = [];
 for (const e of entries.filter((e) => existsSync(e.in))) {
   // the extension notes when its bundle starts loading (activation time includes the load)
-  const banner = e.out === 'dist/extension.js' ? { js: 'globalThis.__darkslimLoadStart = Date.now();' } : undefined;
-  jobs.push(build({ ...node, entryPoints: [e.in], outfile: e.out, banner }));
+  const ext = e.out === 'dist/extension.js';
+  const banner = ext ? { js: 'globalThis.__darkslimLoadStart = Date.now();' } : undefined;
+  const footer = ext ? { js: 'globalThis.__darkslimLoadEnd = Date.now();' } : undefined;
+  jobs.push(build({ ...node, entryPoints: [e.in], outfile: e.out, banner, footer }));
 }
 for (const e of browser.filter((e) => existsSync(e.in))) {
   jobs.push(build({ bundle: true, platform: 'browser', format: 'iife', target: 'es2022', sourcemap: production ? false : 'linked', minify: production, entryPoints: [e.in], outfile: e.out, logLevel: 'info' }));

@@ -70,8 +70,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const languageClient = new LanguageClient('darkslim', 'Darkslim (Darknet cfg)', serverOptions, clientOptions);
   client = languageClient;
   // activation does not wait for the server: diagnostics and the status bar follow when it is up
-  const loadStart = (globalThis as { __darkslimLoadStart?: number }).__darkslimLoadStart;
-  perf.record('activate', { ms: performance.now() - t0, syncMs: tSync, ...(loadStart ? { withLoadMs: Date.now() - loadStart } : {}) });
+  const g = globalThis as { __darkslimLoadStart?: number; __darkslimLoadEnd?: number };
+  const load = g.__darkslimLoadStart && g.__darkslimLoadEnd ? { loadMs: g.__darkslimLoadEnd - g.__darkslimLoadStart, sinceLoadMs: Date.now() - g.__darkslimLoadStart } : {};
+  perf.record('activate', { ms: performance.now() - t0, syncMs: tSync, ...load });
   languageClient.start().then(() => {
     context.subscriptions.push(new ModelStatusBar(languageClient));
     perf.record('serverReady', { ms: performance.now() - t0 });

@@ -57,7 +57,7 @@ export function drawHistogram(canvas: HTMLCanvasElement, width: number, height: 
     ctx.fillRect(left + b * bw, bottom - hk, Math.max(1, bw - 1), hk);
   }
   const xOf = (v: number) => left + ((Math.log10(Math.max(v, spec.lo)) - llo) / span) * (right - left);
-  const vline = (v: number | undefined, colour: string, label: string) => {
+  const vline = (v: number | undefined, colour: string, label: string, labelY = top) => {
     if (v === undefined || !Number.isFinite(v) || v <= 0) return;
     const x = Math.round(xOf(v)) + 0.5;
     ctx.strokeStyle = colour;
@@ -66,9 +66,9 @@ export function drawHistogram(canvas: HTMLCanvasElement, width: number, height: 
     ctx.setLineDash([]);
     ctx.fillStyle = colour;
     ctx.textAlign = x > width / 2 ? 'right' : 'left';
-    ctx.fillText(label, x + (x > width / 2 ? -3 : 3), top);
+    ctx.fillText(label, x + (x > width / 2 ? -3 : 3), labelY);
   };
-  vline(spec.limit, t.limit, 'limit');
+  vline(spec.limit, t.limit, 'limit', top + 12);
   vline(spec.threshold, t.foreground, 'threshold');
   ctx.fillStyle = t.muted;
   ctx.textBaseline = 'bottom';

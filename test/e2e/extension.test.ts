@@ -294,6 +294,32 @@ describe('Darkslim in VS Code (code-server)', { skip: SKIP, timeout: 9 * 60_000 
     await page.waitForTimeout(300);
     await session.shot('redundancy-slider-moved');
     perf.fastestFrames = { median: Number(await bodyData(frame, 'frameMedian')), p95: Number(await bodyData(frame, 'frameP95')), max: Number(await bodyData(frame, 'frameMax')) };
+
+    // clicking a layer's row reveals its section in the cfg
+    const rowH = await frame.evaluate(() => {
+      const c = document.getElementById('heatmap') as HTMLCanvasElement;
+      return c.getBoundingClientRect().height;
+    });
+    const graph = analyzeCfg(readFileSync(join(workspace, `${FASTEST}.cfg`), 'utf8'));
+    const rows = graph.layers.filter((l) => l.type === 'convolutional' && l.conv?.batchNormalize);
+    const target = rows[5];
+    await frame.locator('#heatmap').click({ position: { x: 40, y: (rowH / rows.length) * 5.5 } });
+    await waitFor(async () => (await page.locator('.statusbar').innerText()).includes(`Ln ${target.section.headerRange.start.line + 1},`), 20_000,
+      async () => `layer ${target.index} was not revealed: ${await page.locator('.statusbar').innerText()}`);
+
+    // "Prune with these settings": a .prune.yaml and the pruned pair
+    const panel = page.locator('.tab', { hasText: 'Redundancy:' }).first();
+    await panel.click();
+    const percent = Number((await frame.locator('#percent-out').innerText()).replace('%', '')) / 100;
+    await frame.locator('#prune').click();
+    const yaml = join(workspace, `${FASTEST}.prune.yaml`);
+    const tag = String(Math.round(percent * 10000) / 10000);
+    await waitFor(() => existsSync(yaml) && existsSync(join(workspace, `${FASTEST}-pruned-${tag}.weights`)), 90_000, () => `no ${yaml} or pruned-${tag} files`);
+    assert.match(readFileSync(yaml, 'utf8'), new RegExp(`percent: ${tag}`));
+    await waitFor(async () => /Settings saved in/.test(await frame.locator('#status').innerText().catch(() => '')), 30_000, () => 'the view did not say it pruned');
+    await webviewFrame(page, `body[data-stages="2"] #subtitle`, 30_000);
+    await page.waitForTimeout(500);
+    await session.shot('redundancy-pruned-with-settings');
   });
 
   test('onnxruntime and sharp load from the VSIX: Benchmark and Detect on image run in the worker', async () => {
@@ -308,6 +334,7 @@ describe('Darkslim in VS Code (code-server)', { skip: SKIP, timeout: 9 * 60_000 
     await row.click();
     const toast = page.locator('.notification-toast', { hasText: 'Latency median' }).first();
     await toast.waitFor({ state: 'visible', timeout: 120_000 });
+    await page.waitForTimeout(800);
     await session.shot('benchmark-result');
     await dismissNotifications(page);
 
@@ -400,5 +427,18 @@ describe('Darkslim in VS Code (code-server)', { skip: SKIP, timeout: 9 * 60_000 
     };
     console.log(`performance: ${JSON.stringify(perf, null, 2)}`);
     assert.ok((perf.yolov4 as { frames: number }).frames > 20);
+  });
+
+  test('the redundancy view comes back after a window reload, with its settings', async () => {
+    const { page } = session;
+    const frame = await webviewFrame(page, 'body[data-ready="true"] canvas#heatmap', 10_000);
+    const percent = await frame.locator('#percent-out').innerText();
+    await runCommand(page, 'Developer: Reload Window');
+    await page.waitForSelector('.monaco-workbench', { timeout: 90_000 });
+    const restored = await webviewFrame(page, 'body[data-ready="true"] canvas#heatmap', 120_000);
+    assert.match(await restored.locator('#title').innerText(), /yolov4\.cfg/);
+    assert.equal(await restored.locator('#percent-out').innerText(), percent);
+    await page.waitForTimeout(500);
+    await session.shot('redundancy-restored-after-reload');
   });
 });

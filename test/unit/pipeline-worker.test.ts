@@ -9,10 +9,53 @@ import type { TaskEvent } from '../../core/pipeline/events';
 import type { RedundancyData } from '../../core/pipeline/preview';
 import { parseTaskRequest, runTask, taskLabel, type TaskRequest } from '../../core/pipeline/tasks';
 import { WorkerProcess } from '../../client/tasks/workerProcess';
+import { generateSyntheticDataset } from '../../core/data/synthetic';
+import { writeFileSync } from 'node:fs';
 import { corpusPath, NO_CORPUS } from '../helpers/corpus';
 import { repoRoot } from '../helpers/root';
 
 const dir = mkdtempSync(join(tmpdir(), 'darkslim-worker-'));
+
+const TINY = `[net]
+batch=4
+subdivisions=1
+width=64
+height=64
+channels=3
+learning_rate=0.01
+burn_in=2
+max_batches=100
+policy=constant
+
+[convolutional]
+batch_normalize=1
+filters=8
+size=3
+stride=2
+pad=1
+activation=leaky
+
+[convolutional]
+batch_normalize=1
+filters=16
+size=3
+stride=2
+pad=1
+activation=leaky
+
+[convolutional]
+size=1
+stride=1
+pad=1
+filters=21
+activation=linear
+
+[yolo]
+mask=0,1,2
+anchors=16,16, 24,24, 32,32
+classes=2
+num=3
+`;
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 function copyModel(): string {
@@ -91,6 +134,26 @@ describe('tasks in process', { skip: NO_CORPUS }, () => {
     assert.ok(data.layers.some((l) => l.gamma && l.prunable));
   });
 
+  test('quantize writes the int8 model and a float-vs-int8 stage report', async () => {
+    const cfg = copyModel();
+    const { code, events } = await run({ kind: 'quantize', args: { cfg, calib: corpusPath('images'), images: 2, latencyRuns: 0 } });
+    assert.equal(code, 0, JSON.stringify(events.filter((e) => e.type === 'error')));
+    const done = events.at(-1)!;
+    assert.ok(done.type === 'done' && existsSync(done.outputs.onnx) && existsSync(done.outputs.report));
+    if (done.type !== 'done') return;
+    const report = JSON.parse(readFileSync(done.outputs.report, 'utf8')) as { stages: { name: string; sizeBytes: number }[] };
+    assert.equal(report.stages.length, 2);
+    assert.ok(report.stages[1].sizeBytes < report.stages[0].sizeBytes);
+  });
+
+  test('map evaluates a labelled folder', async () => {
+    const cfg = copyModel();
+    const { code, events } = await run({ kind: 'map', args: { cfg, data: corpusPath('datasets', 'coco128', 'images'), limit: 4 } });
+    assert.equal(code, 0, JSON.stringify(events.filter((e) => e.type === 'error')));
+    const done = events.at(-1)!;
+    assert.ok(done.type === 'done' && typeof done.summary.mAP === 'number' && done.summary.images === 4);
+  });
+
   test('export writes an ONNX model', async () => {
     const cfg = copyModel();
     const { code, events } = await run({ kind: 'export', args: { cfg } });
@@ -112,6 +175,22 @@ describe('worker process (stdio JSON lines)', { skip: NO_CORPUS }, () => {
     assert.equal(outcome.exitCode, 0);
     assert.ok(outcome.done && existsSync(outcome.done.outputs.weights));
     assert.ok(events.some((e) => e.type === 'start'));
+  });
+
+  test('a training run stops on cancel (after its current iteration) and says it was cancelled', async () => {
+    const ds = await generateSyntheticDataset({ outDir: join(dir, 'shapes'), seed: 2, train: 16, valid: 4, width: 64, height: 64, classes: ['circle', 'square'], minObjects: 1, maxObjects: 1 });
+    const cfg = join(dir, 'tiny.cfg');
+    writeFileSync(cfg, TINY);
+    const w = new WorkerProcess({ kind: 'train', args: { cfg, data: ds.dataFile, epochs: 50, lambda: 0.001, outDir: join(dir, 'run'), backend: 'wasm' } },
+      { workerPath, execArgv: ['--import', 'tsx'], graceMs: 20_000 });
+    const c = new AbortController();
+    const types: string[] = [];
+    w.onEvent((e) => { types.push(e.type); if (e.type === 'metrics' && !c.signal.aborted) c.abort(); });
+    const outcome = await w.run(c.signal);
+    assert.equal(outcome.status, 'cancelled', outcome.error ?? outcome.stderr);
+    assert.equal(outcome.done?.cancelled, true);
+    assert.equal(outcome.done?.task, 'sparsity');
+    assert.ok(types.includes('start'));
   });
 
   test('a failing task comes back as failed with the message', async () => {
