@@ -22,6 +22,8 @@ import { OnnxSession, readMetadata } from '../../core/onnx/runtime';
 import { corpusPath, NO_CORPUS } from '../helpers/corpus';
 import { relativeError } from '../helpers/onnx';
 import { repoRoot } from '../helpers/root';
+import { UsageError } from '../../cli/args';
+import { quantizeCommand } from '../../cli/commands/quantize';
 import { buildVocFromCoco, COCO_TO_VOC } from '../helpers/voc-from-coco';
 
 const FASTEST = {
@@ -185,30 +187,25 @@ describe('darkslim quantize', { skip: NO_CORPUS }, () => {
     const out = join(dir, 'refused.int8.onnx');
     const empty = join(dir, 'empty');
     mkdirSync(empty);
-    let r = await cli(['quantize', FASTEST.cfg, FASTEST.weights, '--calib', empty, '--out', out]);
+    // through the real process once (exit code and message on stderr)...
+    const r = await cli(['quantize', FASTEST.cfg, FASTEST.weights, '--calib', empty, '--out', out]);
     assert.equal(r.code, 1);
     assert.match(r.err, /no calibration images found in/);
-
+    // ...then the command itself (what main turns into exit codes 1 and 2)
+    const run = (argv: string[]) => quantizeCommand.run(['--no-eval', '--runs', '1', '--threads', '1', '--out', out, ...argv]);
     const broken = join(dir, 'broken');
     mkdirSync(broken);
     copyFileSync(corpusPath('images', 'dog.jpg'), join(broken, 'a.jpg'));
     writeFileSync(join(broken, 'b.jpg'), Buffer.from('not a jpeg at all'));
-    r = await cli(['quantize', FASTEST.cfg, FASTEST.weights, '--calib', broken, '--images', '2', '--no-eval', '--out', out]);
-    assert.equal(r.code, 1);
-    assert.match(r.err, /cannot decode image: .*b\.jpg/);
-
+    await assert.rejects(run([FASTEST.cfg, FASTEST.weights, '--calib', broken, '--images', '2']), /cannot decode image: .*b\.jpg/);
     const truncated = join(dir, 'truncated.weights');
     writeFileSync(truncated, readFileSync(FASTEST.weights).subarray(0, 100000));
-    r = await cli(['quantize', FASTEST.cfg, truncated, '--calib', COCO128, '--out', out]);
-    assert.equal(r.code, 1);
-    assert.match(r.err, /truncated\.weights/);
-
-    r = await cli(['quantize', FASTEST.cfg, FASTEST.weights, '--calib', COCO128, '--out', FASTEST.weights]);
-    assert.equal(r.code, 2);
-    assert.match(r.err, /one of the inputs/);
-    r = await cli(['quantize', FASTEST.cfg, FASTEST.weights, '--calib', COCO128, '--method', 'entropy']);
-    assert.equal(r.code, 2);
-    assert.match(r.err, /--method must be one of kl, minmax, percentile/);
+    await assert.rejects(run([FASTEST.cfg, truncated, '--calib', COCO128]), (e: Error) => !(e instanceof UsageError) && /truncated\.weights/.test(e.message));
+    await assert.rejects(quantizeCommand.run([FASTEST.cfg, FASTEST.weights, '--calib', COCO128, '--out', FASTEST.weights]),
+      (e: Error) => e instanceof UsageError && /one of the inputs/.test(e.message));
+    await assert.rejects(run([FASTEST.cfg, FASTEST.weights, '--calib', COCO128, '--method', 'entropy']),
+      (e: Error) => e instanceof UsageError && /--method must be one of kl, minmax, percentile/.test(e.message));
+    await assert.rejects(run([FASTEST.cfg, FASTEST.weights, '--calib', COCO128, '--keep-float', '1,x']), UsageError);
     assert.equal(existsSync(out), false);
   });
 });

@@ -31,11 +31,11 @@ export async function calibrationImages(spec: string, count: number): Promise<Ca
     throw new Error(`calibration images: ${(e as Error).message}`);
   }
   if (items.length === 0) throw new Error(`no calibration images found in ${spec}`);
-  const missing = items.find((it) => it.missingImage || !existsSync(it.image));
   const n = Math.min(count, items.length);
   const picked: string[] = [];
   for (let k = 0; k < n; k++) picked.push(items[Math.floor((k * items.length) / n)].image);
-  if (missing && picked.includes(missing.image)) throw new Error(`calibration image not found: ${missing.image}`);
+  const missing = picked.find((p) => !existsSync(p));
+  if (missing) throw new Error(`calibration image not found: ${missing}`);
   return { images: picked, spec, available: items.length };
 }
 

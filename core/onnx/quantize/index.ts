@@ -60,7 +60,7 @@ export interface QuantizeSettings {
 /**
  * The layers kept in float unless told otherwise: the first conv, which reads the image. Its
  * 3-channel input makes it slower in int8 than in float on onnxruntime's CPU kernels, and keeping
- * it float gains 0.4-0.7 mAP point (Yolo-Fastest, coco128).
+ * it float gains 0.5-0.9 mAP point (Yolo-Fastest on coco128, MobileNetV2-YOLOv3-Nano on its VOC classes).
  */
 export function defaultKeepFloat(spec: NetworkSpec): number[] {
   const first = spec.layers.find((l) => l.kind === 'conv' && l.inputs.length === 1 && l.inputs[0] === -1);
@@ -309,5 +309,5 @@ export async function quantizeDarknet(graph: ModelGraph, weights: ModelWeights, 
   const calibration = await calibrate(prepared, plan.calibrate, source.images, {
     histograms: method !== 'minmax', threads: opts.threads, workers: opts.workers, onProgress: opts.onProgress,
   });
-  return buildQuantized(prepared, plan, calibration, { ...opts, keepFloat });
+  return buildQuantized(prepared, plan, calibration, opts); // keepFloat undefined there too: the same default, reported as such
 }
