@@ -363,14 +363,15 @@ export function demoTable(report: DemoReport): string {
 
 export function demoMarkdown(report: DemoReport): string {
   const out: string[] = [];
+  const esc = (t: string) => t.replace(/\|/g, '\\|');
   out.push(`# Darkslim demo${report.quick ? ' (quick: pipeline check only, accuracy not meaningful)' : ''}`, '');
   out.push(`Synthetic shapes dataset: ${report.dataset.train} training / ${report.dataset.valid} validation images, classes ${report.dataset.classes.join(', ')}. Total time ${report.totalSeconds.toFixed(0)} s.`, '');
   out.push('| stage | params | size | BFLOPs | latency (ORT, 2 threads) | mAP@0.5 | time | note |', '|---|---|---|---|---|---|---|---|');
   for (const r of report.rows) {
-    out.push(`| ${r.stage} | ${fmtParams(r.params)} | ${fmtBytes(r.bytes)} | ${r.bflops.toFixed(4)} | ${Number.isFinite(r.latencyMs) ? r.latencyMs.toFixed(2) + ' ms' : '–'} | ${Number.isFinite(r.map) ? r.map.toFixed(4) : '–'} | ${r.seconds.toFixed(0)} s | ${r.note ?? ''} |`);
+    out.push(`| ${r.stage} | ${fmtParams(r.params)} | ${fmtBytes(r.bytes)} | ${r.bflops.toFixed(4)} | ${Number.isFinite(r.latencyMs) ? r.latencyMs.toFixed(2) + ' ms' : '–'} | ${Number.isFinite(r.map) ? r.map.toFixed(4) : '–'} | ${r.seconds.toFixed(0)} s | ${esc(r.note ?? '')} |`);
   }
   out.push('', '## Targets', '', '| target | value | wanted | |', '|---|---|---|---|');
-  for (const t of report.targets) out.push(`| ${t.name} | ${t.value} | ${t.target} | ${t.met ? 'met' : '**missed**'} |`);
+  for (const t of report.targets) out.push(`| ${esc(t.name)} | ${t.value} | ${t.target} | ${t.met ? 'met' : '**missed**'} |`);
   const missed = report.targets.filter((t) => !t.met);
   out.push('', missed.length ? `Missed: ${missed.map((t) => t.name).join('; ')}.` : 'All targets met.');
   out.push('', '## Training', '', '| stage | epochs | seconds | images/s | backend |', '|---|---|---|---|---|');
