@@ -13,7 +13,7 @@ export const DEFAULT_MODEL_CFG = resolve(__dirname, '..', '..', 'core', 'engine'
 const USAGE = `Usage: darkslim train <cfg> --data <.data> [options]
 
 Trains a darknet model with the TypeScript engine (tfjs). <cfg> may be "default" for Darkslim's
-own small detector (core/engine/models/darkslim-tiny.cfg, 128x128, 4 classes).
+own small detector (core/engine/models/darkslim-tiny.cfg, 64x64, 4 classes).
 
 Options:
   --data FILE            darknet .data file (train=, valid=, names=)
