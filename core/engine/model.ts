@@ -7,6 +7,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelGraph, ModelWeights, LayerWeights, WeightsHeader } from '../darknet/types';
 import { networkSpec, type ConvSpec, type LayerSpec, type NetworkSpec, type YoloSpec } from '../onnx/layers';
+import { rng } from '../random';
+export { rng } from '../random';
 
 const BN_EPS = 0.00001;
 
@@ -37,17 +39,6 @@ export interface ForwardResult {
   bnStats: { index: number; mean: tf.Tensor1D; variance: tf.Tensor1D }[];
 }
 
-/** Small deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Fresh weights as darknet initialises a conv layer (make_convolutional_layer): weights uniform in

@@ -2,18 +2,9 @@
 // image (He-scaled conv weights, BN statistics near identity), read back with the real reader.
 import { readWeights } from '../../core/darknet/weights';
 import type { ModelGraph, ModelWeights } from '../../core/darknet/types';
+import { rng } from '../../core/random';
+export { rng } from '../../core/random';
 
-/** mulberry32: small, fast, deterministic. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function gaussian(r: () => number): number {
   const u = Math.max(r(), 1e-12);

@@ -3,18 +3,8 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { analyzeCfg } from '../../core/darknet/graph';
 import { corpusPath, NO_CORPUS } from '../helpers/corpus';
-
-// Deterministic PRNG so a failure can be replayed from its seed.
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// seeded, so a failing mutation can be replayed from its seed
+import { rng as mulberry32 } from '../../core/random';
 
 const SOURCES = ['cfg/alexeyab/yolov3-tiny.cfg', 'cfg/alexeyab/yolov4-tiny.cfg', 'weights/yolo-fastest-1.1_coco/yolo-fastest-1.1.cfg',
   'cfg/alexeyab/yolov3.cfg', 'cfg/alexeyab/enet-coco.cfg', 'cfg/alexeyab/rnn.cfg', 'cfg/alexeyab/yolov2.cfg'];

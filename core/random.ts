@@ -1,0 +1,12 @@
+// One deterministic PRNG for everything seeded (synthetic weights and datasets, initialisation,
+// fuzz tests): mulberry32, small and fast, so a seed always replays the same run.
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
