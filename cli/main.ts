@@ -12,11 +12,14 @@ import { mapCommand } from './commands/map';
 import { benchCommand } from './commands/bench';
 import { quantizeCommand } from './commands/quantize';
 import { demoCommand } from './commands/demo';
+import { studyCommand } from './commands/study';
+import { distillCommand } from './commands/distill';
 // (more commands are registered below)
 
 const commands: Command[] = [
   inspectCommand,
   trainCommand,
+  distillCommand,
   pruneCommand,
   lspCommand,
   exportCommand,
@@ -25,6 +28,7 @@ const commands: Command[] = [
   benchCommand,
   quantizeCommand,
   demoCommand,
+  studyCommand,
 ];
 
 function usage(): string {

@@ -237,7 +237,7 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
     reg('darkslim.showReport', async (uri) => {
       let path = uri?.fsPath;
       if (!path || !path.endsWith('.json')) {
-        const found = await vscode.workspace.findFiles('**/*.report.json', '**/node_modules/**', 200);
+        const found = await vscode.workspace.findFiles('**/{*.report.json,report.json}', '**/node_modules/**', 200);
         if (!found.length) { void vscode.window.showInformationMessage('Darkslim: no *.report.json in the workspace yet (pruning and quantizing write one).'); return; }
         const pick = found.length === 1 ? { path: found[0].fsPath } : await vscode.window.showQuickPick(found.map((u) => ({ label: basename(u.fsPath), description: vscode.workspace.asRelativePath(dirname(u.fsPath)), path: u.fsPath })), { title: 'Darkslim: which report?' });
         path = pick?.path;

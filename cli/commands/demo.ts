@@ -1,8 +1,10 @@
 // darkslim demo: the whole method on a synthetic dataset made on the spot (core/pipeline/demo.ts):
-// dataset → train → sparsity-train → prune → fine-tune → int8, then the METHOD.md-style table.
+// dataset → train → sparsity-train → prune → fine-tune (→ distil) → int8, then the METHOD.md-style table.
 import { parseBackendChoice } from '../../core/engine/backend';
+import type { DistillMethod } from '../../core/engine/distill';
+import { distill } from '../../core/engine/trainer';
 import { eventToJsonLine, type TaskEvent } from '../../core/pipeline/events';
-import { demoTable, runDemo } from '../../core/pipeline/demo';
+import { demoTable, runDemo, type DemoDistillStage } from '../../core/pipeline/demo';
 import { flagNumber, flagString, parseArgs, UsageError } from '../args';
 import type { Command } from '../command';
 import { humanReporter } from './train';
@@ -25,6 +27,11 @@ Options:
   --sparsity-epochs N, --finetune-epochs N
   --lambda L         sparsity λ (default 0.01)
   --percent P        fixed pruning percent (0-100) instead of the search
+  --distill-method M objectness (default) | hinton: the "pruned, distilled" row distils the baseline
+                     into the pruned model, from the pruned weights like fine-tuning
+  --distill-epochs N epochs of that row (default 3, at most the fine-tuning epochs: it keeps the
+                     demo within its time; bench/distill.bench.ts compares the methods properly)
+  --no-distill       no distillation row
   --backend B        auto (default) | tensorflow | wasm | cpu
   --threads N        onnxruntime threads for latency and mAP (default 2)
   --seed N           random seed (default 1)
@@ -36,8 +43,8 @@ export const demoCommand: Command = {
   usage: USAGE,
   async run(argv) {
     const args = parseArgs(argv, {
-      booleans: ['json', 'quick'],
-      values: ['out', 'train', 'valid', 'epochs', 'sparsity-epochs', 'finetune-epochs', 'lambda', 'percent', 'backend', 'threads', 'seed'],
+      booleans: ['json', 'quick', 'no-distill'],
+      values: ['out', 'train', 'valid', 'epochs', 'sparsity-epochs', 'finetune-epochs', 'lambda', 'percent', 'backend', 'threads', 'seed', 'distill-method', 'distill-epochs'],
     });
     if (args.positional.length) throw new UsageError(`unexpected argument "${args.positional[0]}"`);
     let backend;
@@ -45,6 +52,10 @@ export const demoCommand: Command = {
     const num = (name: string) => (flagString(args, name) !== undefined ? flagNumber(args, name, 0) : undefined);
     const percent = num('percent');
     if (percent !== undefined && !(percent > 0 && percent < 100)) throw new UsageError('--percent must be between 0 and 100');
+    const method = (flagString(args, 'distill-method') ?? 'objectness') as DistillMethod;
+    if (method !== 'objectness' && method !== 'hinton') throw new UsageError(`--distill-method must be objectness or hinton (got "${method}")`);
+    const distillEpochs = num('distill-epochs');
+    if (distillEpochs !== undefined && !(distillEpochs > 0)) throw new UsageError('--distill-epochs must be positive');
     const json = args.flags.has('json');
     const controller = new AbortController();
     const onSignal = () => controller.abort();
@@ -65,6 +76,7 @@ export const demoCommand: Command = {
         trainImages: num('train'), validImages: num('valid'), trainEpochs: num('epochs'), sparsityEpochs: num('sparsity-epochs'),
         finetuneEpochs: num('finetune-epochs'), lambda: num('lambda'), prunePercent: percent !== undefined ? percent / 100 : undefined,
         threads: num('threads'), seed: num('seed'), signal: controller.signal, onEvent,
+        distill: args.flags.has('no-distill') ? undefined : distillStage(method, distillEpochs, num('seed')),
       });
       const out = json ? process.stderr : process.stdout;
       out.write('\n' + demoTable(report) + '\n\n');
@@ -77,3 +89,24 @@ export const demoCommand: Command = {
     }
   },
 };
+
+/**
+ * The demo's distillation row: the baseline (teacher) distilled into the pruned model, starting from
+ * the pruned weights like the fine-tuning row, with the same seed and schedule but (by default) at
+ * most DEMO_DISTILL_EPOCHS epochs, so that the row costs well under a minute of the demo's ten. Its
+ * mAP is measured by the demo on onnxruntime like every row.
+ */
+const DEMO_DISTILL_EPOCHS = 3;
+
+function distillStage(method: DistillMethod, epochs: number | undefined, seed: number | undefined): DemoDistillStage {
+  return async (ctx) => {
+    const r = await distill({
+      cfg: ctx.student.cfg, weights: ctx.student.weights, teacher: ctx.teacher, method, data: ctx.dataFile, outDir: ctx.outDir,
+      epochs: epochs ?? Math.min(DEMO_DISTILL_EPOCHS, ctx.epochs), backend: ctx.backend, seed, burnIn: 0, checkpoints: false, evalEvery: 0, evalLimit: 0,
+      signal: ctx.signal, onEvent: ctx.onEvent,
+    });
+    if (r.cancelled) throw new Error('cancelled');
+    const how = method === 'objectness' ? 'objectness-scaled (Mehta & Ozturk), λ 1, FM-NMS 3×3' : 'Hinton, T 3, α 0.5';
+    return { cfg: r.outputs.cfg, weights: r.outputs.final, seconds: r.seconds, note: `${how}; teacher = baseline; ${Math.round(r.epochs * 100) / 100} epoch${r.epochs === 1 ? '' : 's'} from the pruned weights` };
+  };
+}

@@ -31,6 +31,14 @@ export interface DistillOptions {
   lambda: number;
   /** FM-NMS neighbourhood radius in cells (1 → 3×3). */
   radius: number;
+  /**
+   * Feature imitation (off by default): layers (the same index in teacher and student, as channel
+   * pruning keeps the layer indices) whose student output, through a trainable 1×1 adapter to the
+   * teacher's channel count, learns the teacher's output by mean squared error × featureWeight.
+   * The adapters only serve the loss: they are not part of the saved student.
+   */
+  featureLayers?: number[];
+  featureWeight?: number;
 }
 
 export const DEFAULT_DISTILL: DistillOptions = { method: 'objectness', T: 3, alpha: 0.5, lambda: 1, radius: 1 };
@@ -39,6 +47,8 @@ export interface DistillParts {
   cls: number;
   box: number;
   obj: number;
+  /** Feature imitation (0 when off). */
+  feat?: number;
   total: number;
   /** Teacher predictions that survived FM-NMS (objectness method). */
   kept: number;
@@ -53,6 +63,11 @@ export interface DistillResult {
 }
 
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+
+/** Factor of the ground-truth loss under these options (1 − α for hinton, 1 otherwise). */
+export function gtScaleOf(opts: DistillOptions): number {
+  return opts.method === 'hinton' ? 1 - opts.alpha : 1;
+}
 
 /** Binary cross-entropy of probability p against target t, without the target's own entropy, so it
  * is 0 when p = t (the binary KL divergence KL(t‖p)). */
@@ -134,7 +149,7 @@ export function distillHead(student: Float32Array, teacher: Float32Array, shape:
       }
     }
     parts.total = parts.cls;
-    return { grad, gtScale: 1 - alpha, parts };
+    return { grad, gtScale: gtScaleOf(opts), parts };
   }
 
   const { lambda } = opts;
@@ -166,4 +181,70 @@ export function distillHead(student: Float32Array, teacher: Float32Array, shape:
   }
   parts.total = parts.cls + parts.box + parts.obj;
   return { grad, gtScale: 1, parts };
+}
+
+// ---- the teacher in training (trainer.ts) ----
+
+/** Sum of the parts of several heads / mini-batches. */
+export function addDistillParts(into: DistillParts, p: DistillParts, scale = 1): void {
+  into.cls += p.cls * scale; into.box += p.box * scale; into.obj += p.obj * scale; into.total += p.total * scale; into.kept += p.kept;
+  if (p.feat !== undefined) into.feat = (into.feat ?? 0) + p.feat * scale;
+}
+
+export const emptyDistillParts = (): DistillParts => ({ cls: 0, box: 0, obj: 0, total: 0, kept: 0 });
+
+/** Options from partial ones, validated (clear errors for the CLI and the trainer). */
+export function distillOptions(o: Partial<DistillOptions> = {}): DistillOptions {
+  const d: DistillOptions = { ...DEFAULT_DISTILL };
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (d as unknown as Record<string, unknown>)[k] = v;
+  if (d.method !== 'hinton' && d.method !== 'objectness') throw new Error(`distillation method must be hinton or objectness (got "${d.method}")`);
+  if (!(d.T > 0)) throw new Error(`distillation temperature T must be > 0 (got ${d.T})`);
+  if (!(d.alpha >= 0 && d.alpha <= 1)) throw new Error(`distillation alpha must be within 0..1 (got ${d.alpha})`);
+  if (!(d.lambda >= 0)) throw new Error(`distillation lambda must be ≥ 0 (got ${d.lambda})`);
+  if (!(Number.isInteger(d.radius) && d.radius >= 0)) throw new Error(`FM-NMS radius must be a non-negative integer (got ${d.radius})`);
+  if (d.featureLayers && !d.featureLayers.every((i) => Number.isInteger(i) && i >= 0)) throw new Error(`feature imitation layers must be layer indices (got ${d.featureLayers.join(',')})`);
+  if (d.featureWeight !== undefined && !(d.featureWeight >= 0)) throw new Error(`feature imitation weight must be ≥ 0 (got ${d.featureWeight})`);
+  return d;
+}
+
+/** What the teacher/student check compares: the input and every [yolo] head. */
+export interface DistillNetSpec {
+  netW: number;
+  netH: number;
+  channels: number;
+  heads: { index: number; classes: number; anchors: number[]; in: readonly number[] }[];
+}
+
+/**
+ * Throws a clear error unless teacher and student take the same input and have the same heads
+ * (count, classes, anchors, grid): distillation compares their raw head outputs cell by cell.
+ */
+export function checkDistillPair(teacher: DistillNetSpec, student: DistillNetSpec, names = { teacher: 'teacher', student: 'student' }): void {
+  const t = names.teacher, s = names.student;
+  if (teacher.netW !== student.netW || teacher.netH !== student.netH || teacher.channels !== student.channels) {
+    throw new Error(`distillation: the teacher ${t} takes ${teacher.netW}x${teacher.netH}x${teacher.channels} input but the student ${s} ${student.netW}x${student.netH}x${student.channels}; they must be the same`);
+  }
+  if (teacher.heads.length !== student.heads.length) {
+    throw new Error(`distillation: the teacher ${t} has ${teacher.heads.length} [yolo] heads but the student ${s} has ${student.heads.length}; they must have the same heads`);
+  }
+  teacher.heads.forEach((th, k) => {
+    const sh = student.heads[k];
+    const where = `[yolo] head ${k + 1} (teacher layer ${th.index}, student layer ${sh.index})`;
+    if (th.classes !== sh.classes) throw new Error(`distillation: ${where}: the teacher has classes=${th.classes}, the student classes=${sh.classes}`);
+    if (th.anchors.join(',') !== sh.anchors.join(',')) throw new Error(`distillation: ${where}: the teacher's anchors (mask order) are ${th.anchors.join(',')}, the student's ${sh.anchors.join(',')}`);
+    if (th.in[1] !== sh.in[1] || th.in[2] !== sh.in[2]) throw new Error(`distillation: ${where}: the teacher's grid is ${th.in[2]}x${th.in[1]}, the student's ${sh.in[2]}x${sh.in[1]}`);
+  });
+}
+
+/**
+ * The distillation gradient of every head of one mini-batch, given the teacher's raw outputs:
+ * a hook for yoloLoss (HeadLossHook). `parts` accumulates the loss parts of all heads.
+ */
+export function distillHook(teacherHeads: Float32Array[], heads: { classes: number; anchors: number[] }[], opts: DistillOptions, parts: DistillParts):
+  (h: number, raw: Float32Array, shape: number[]) => { grad: Float32Array; gtScale: number } {
+  return (h, raw, shape) => {
+    const r = distillHead(raw, teacherHeads[h], shape, heads[h].anchors.length / 2, heads[h].classes, opts);
+    addDistillParts(parts, r.parts);
+    return { grad: r.grad, gtScale: r.gtScale };
+  };
 }

@@ -281,10 +281,18 @@ function iouLossTensor(rawFlat: tf.Tensor2D, t: HeadTargets, cfg: HeadLossConfig
 }
 
 /**
- * The loss of all heads for a batch, as a scalar whose gradient is darknet's (see above), plus the
- * parts as numbers. Reads the head outputs (dataSync): call inside tf.variableGrads.
+ * An extra loss on a head's raw output (distillation): `grad` (∂L/∂raw, divided by the batch size)
+ * is added to the ground-truth gradient, which is first scaled by `gtScale`. Returning undefined
+ * leaves the head's loss as it is.
  */
-export function yoloLoss(heads: tf.Tensor4D[], cfgs: HeadLossConfig[], truths: TrainTruth[][]): { loss: tf.Scalar; parts: LossParts } {
+export type HeadLossHook = (head: number, raw: Float32Array, shape: number[]) => { grad: Float32Array; gtScale: number } | undefined;
+
+/**
+ * The loss of all heads for a batch, as a scalar whose gradient is darknet's (see above), plus the
+ * parts as numbers (the ground-truth parts, unscaled). Reads the head outputs (dataSync): call
+ * inside tf.variableGrads. `hook` adds a loss of its own per head (see HeadLossHook).
+ */
+export function yoloLoss(heads: tf.Tensor4D[], cfgs: HeadLossConfig[], truths: TrainTruth[][], hook?: HeadLossHook): { loss: tf.Scalar; parts: LossParts } {
   const parts: LossParts = { total: 0, box: 0, obj: 0, cls: 0, count: 0, avgIou: 0 };
   let loss: tf.Scalar = tf.scalar(0);
   let iouWeighted = 0;
@@ -292,6 +300,12 @@ export function yoloLoss(heads: tf.Tensor4D[], cfgs: HeadLossConfig[], truths: T
     const cfg = cfgs[h];
     const raw = head.dataSync() as Float32Array;
     const t = headTargets(raw, head.shape, cfg, truths);
+    const extra = hook?.(h, raw, head.shape);
+    const gtScale = extra ? extra.gtScale : 1;
+    if (extra) {
+      if (extra.grad.length !== t.grad.length) throw new Error(`loss hook: head ${h} gradient has ${extra.grad.length} values, the head ${t.grad.length}`);
+      for (let k = 0; k < t.grad.length; k++) t.grad[k] = gtScale * t.grad[k] + extra.grad[k];
+    }
     loss = tf.add(loss, tf.sum(tf.mul(head, tf.tensor(t.grad, head.shape)))) as tf.Scalar;
     if (t.iouRows.length) {
       const [B, H, W, ch] = head.shape;
@@ -300,7 +314,7 @@ export function yoloLoss(heads: tf.Tensor4D[], cfgs: HeadLossConfig[], truths: T
       const v = il.dataSync()[0];
       t.parts.box += v;
       t.parts.total += v;
-      loss = tf.add(loss, il) as tf.Scalar;
+      loss = tf.add(loss, gtScale === 1 ? il : tf.mul(il, gtScale)) as tf.Scalar;
     }
     parts.total += t.parts.total; parts.box += t.parts.box; parts.obj += t.parts.obj; parts.cls += t.parts.cls;
     parts.count += t.parts.count; iouWeighted += t.parts.avgIou * t.parts.count;
