@@ -7,7 +7,7 @@ import { splitDifficult } from '../data/dataset';
 import { MapAccumulator, type MapPoints, type MapResult } from '../eval/map';
 import type { Detection } from '../eval/boxes';
 import { type Detector, outputRecord } from './detect';
-import { ImagePrefetcher } from './prefetch';
+import { ImagePrefetcher, postprocessOutputs } from './prefetch';
 
 export interface EvaluateOptions {
   /** 0 (area under the curve, darknet's default), 11 or 101. */
@@ -24,8 +24,13 @@ export interface EvaluateOptions {
   limit?: number;
   /** Decoding worker threads (0 = inline). */
   workers?: number;
-  /** Images decoded ahead. Default 4. */
+  /** Images decoded ahead. Default 3. */
   prefetch?: number;
+  /**
+   * Where boxes + NMS run: 'auto' (default) sends each image to whichever thread has less work so
+   * far, 'main' keeps them on the inference thread, 'helper' on the decoding thread.
+   */
+  post?: 'auto' | 'main' | 'helper';
   /** Pure-inference runs after the pass, for the rate comparison (0 skips). Default 20. */
   pureRuns?: number;
   names?: string[];
@@ -44,11 +49,13 @@ export interface EvaluateTiming {
   ratio: number;
   threads: number;
   decodeWorkers: number;
-  /** Means per image, in the pass: decoding and post-processing (helper thread), waiting for a decoded image, inference. */
+  /** Means per image, in the pass: decoding (helper thread), waiting for a decoded image, inference, post-processing (either thread). */
   decodeMs: number;
   waitMs: number;
   inferMs: number;
   postMs: number;
+  /** Share of the images post-processed on the inference thread (the rest on the helper). */
+  postOnMain: number;
 }
 
 export interface EvaluateResult {
@@ -86,8 +93,7 @@ export async function evaluate(detector: Detector, dataset: Dataset, opts: Evalu
   let inferMs = 0;
   let postMs = 0;
   let lastTensor: Float32Array | undefined;
-  // Post-processing runs in the helper thread while the next image is inferred; results are
-  // added to the accumulator in image order (darknet's ranking depends on it).
+  // Detections are added to the accumulator in image order (darknet's ranking depends on it).
   const ready = new Map<number, Detection[]>();
   let nextToAdd = 0;
   const flush = () => {
@@ -98,6 +104,16 @@ export async function evaluate(detector: Detector, dataset: Dataset, opts: Evalu
       opts.onProgress?.(nextToAdd, items.length);
     }
   };
+  // Post-processing (boxes, NMS) of an image runs on whichever thread has less work so far: the
+  // helper (which decodes) or this one (which infers). With a small model decoding costs more
+  // than inference, so part of the NMS moves here; with a big one it all stays on the helper.
+  // Busy times: this thread's inference + inline post-processing, the helper's decoding + its
+  // post-processing (estimated when sent, corrected when done).
+  const postOn = decodeWorkers > 0 ? opts.post ?? 'auto' : 'main';
+  let mainBusy = 0;
+  let helperBusy = 0;
+  let postEstimate = 0;
+  let inlinePosts = 0;
   const posts: Promise<void>[] = [];
   const t0 = performance.now();
   try {
@@ -106,17 +122,37 @@ export async function evaluate(detector: Detector, dataset: Dataset, opts: Evalu
       const t1 = performance.now();
       waitMs += t1 - tWait;
       decodeMs += img.decodeMs;
+      helperBusy += img.decodeMs / Math.max(1, decodeWorkers);
       const outputs = await detector.infer(img.tensor);
       const t2 = performance.now();
       inferMs += t2 - t1;
+      mainBusy += t2 - t1;
       const index = img.index;
-      const post = prefetcher.postprocess(config, outputRecord(outputs), img.width, img.height).then(({ dets, ms }) => {
+      const record = outputRecord(outputs);
+      const inline = postOn === 'main'
+        || (postOn === 'auto' && mainBusy + postEstimate <= helperBusy + postEstimate / Math.max(1, decodeWorkers));
+      if (inline) {
+        const dets = postprocessOutputs(config, record, img.width, img.height);
+        const ms = performance.now() - t2;
         postMs += ms;
+        mainBusy += ms;
+        postEstimate = postEstimate ? 0.8 * postEstimate + 0.2 * ms : ms;
+        inlinePosts++;
         ready.set(index, dets);
         flush();
-      });
-      post.catch(() => undefined); // reported by Promise.all below, or moot when the loop throws
-      posts.push(post);
+      } else {
+        const estimate = postEstimate / Math.max(1, decodeWorkers);
+        helperBusy += estimate;
+        const post = prefetcher.postprocess(config, record, img.width, img.height).then(({ dets, ms }) => {
+          postMs += ms;
+          helperBusy += ms / Math.max(1, decodeWorkers) - estimate;
+          postEstimate = postEstimate ? 0.8 * postEstimate + 0.2 * ms : ms;
+          ready.set(index, dets);
+          flush();
+        });
+        post.catch(() => undefined); // reported by Promise.all below, or moot when the loop throws
+        posts.push(post);
+      }
       lastTensor = img.tensor;
       tWait = performance.now();
     }
@@ -154,6 +190,7 @@ export async function evaluate(detector: Detector, dataset: Dataset, opts: Evalu
       waitMs: waitMs / n,
       inferMs: inferMs / n,
       postMs: postMs / n,
+      postOnMain: inlinePosts / n,
     },
   };
 }

@@ -38,65 +38,111 @@ export async function decodeRgb(path: string): Promise<{ data: Buffer; width: nu
   return { data: raw.data, width, height };
 }
 
-/**
- * darknet resize_image() of an interleaved 8-bit RGB image to w x h, written into `out` (planes of
- * outW x outH) at offset (dx, dy). Float32 arithmetic in darknet's order (see core/data/image.ts).
- */
-export function resizeInterleavedInto(
-  bytes: Uint8Array, iw: number, ih: number, w: number, h: number,
-  out: Float32Array, outW: number, outH: number, dx: number, dy: number,
-): void {
-  const L = BYTE_TO_FLOAT;
-  const plane = outW * outH;
-  if (iw === w && ih === h) {
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        const s = (y * iw + x) * 3;
-        const o = (dy + y) * outW + dx + x;
-        out[o] = L[bytes[s]];
-        out[plane + o] = L[bytes[s + 1]];
-        out[2 * plane + o] = L[bytes[s + 2]];
-      }
-    }
-    return;
-  }
+/** Horizontal taps per output column: byte offsets of the two source pixels and their weights. */
+interface ColumnTaps {
+  ia: Int32Array;
+  ib: Int32Array;
+  wa: Float32Array;
+  wb: Float32Array;
+}
+
+// Datasets repeat a few image widths: the taps of the last few (iw, w) pairs are kept.
+const tapsCache = new Map<number, ColumnTaps>();
+
+function columnTaps(iw: number, w: number): ColumnTaps {
+  const key = iw * 65536 + w;
+  const hit = tapsCache.get(key);
+  if (hit) return hit;
   const wScale = f((iw - 1) / (w - 1));
-  const ia = new Int32Array(w);
-  const ib = new Int32Array(w);
-  const wa = new Float32Array(w);
-  const wb = new Float32Array(w);
+  const t: ColumnTaps = { ia: new Int32Array(w), ib: new Int32Array(w), wa: new Float32Array(w), wb: new Float32Array(w) };
   for (let c = 0; c < w; ++c) {
     if (c === w - 1 || iw === 1) {
-      ia[c] = ib[c] = (iw - 1) * 3;
-      wa[c] = 1;
-      wb[c] = 0;
+      t.ia[c] = t.ib[c] = (iw - 1) * 3;
+      t.wa[c] = 1;
+      t.wb[c] = 0;
       continue;
     }
     const sx = f(c * wScale);
     const i = Math.min(Math.trunc(sx), iw - 1);
     const d = f(sx - i);
-    ia[c] = i * 3;
-    ib[c] = Math.min(i + 1, iw - 1) * 3;
-    wa[c] = f(1 - d);
-    wb[c] = d;
+    t.ia[c] = i * 3;
+    t.ib[c] = Math.min(i + 1, iw - 1) * 3;
+    t.wa[c] = f(1 - d);
+    t.wb[c] = d;
   }
-  // Two cached horizontal rows, three channels each: [r..., g..., b...]
+  if (tapsCache.size >= 16) tapsCache.delete(tapsCache.keys().next().value!);
+  tapsCache.set(key, t);
+  return t;
+}
+
+// The loops below are separate small functions with typed-array arguments only, so V8 compiles
+// each into a tight monomorphic loop (float32 rounding via Math.fround is a single conversion).
+
+/** One source row through darknet's horizontal pass, three planes [r.. g.. b..] of w into dst. */
+function horizontalRow(
+  bytes: Uint8Array, base: number, ia: Int32Array, ib: Int32Array, wa: Float32Array, wb: Float32Array,
+  dst: Float32Array, w: number,
+): void {
+  const L = BYTE_TO_FLOAT;
+  const w2 = 2 * w;
+  for (let c = 0; c < w; ++c) {
+    const a = base + ia[c];
+    const b = base + ib[c];
+    const pa = wa[c];
+    const pb = wb[c];
+    dst[c] = f(f(pa * L[bytes[a]]) + f(pb * L[bytes[b]]));
+    dst[w + c] = f(f(pa * L[bytes[a + 1]]) + f(pb * L[bytes[b + 1]]));
+    dst[w2 + c] = f(f(pa * L[bytes[a + 2]]) + f(pb * L[bytes[b + 2]]));
+  }
+}
+
+/** darknet's vertical pass for one output row: (1-dy)*a + dy*b, per plane. */
+function verticalRow(a: Float32Array, b: Float32Array, dy1: number, dy: number, out: Float32Array, o: number, plane: number, w: number): void {
+  for (let k = 0, s = 0, d = o; k < 3; k++, s += w, d += plane) {
+    for (let c = 0; c < w; ++c) out[d + c] = f(f(dy1 * a[s + c]) + f(dy * b[s + c]));
+  }
+}
+
+/** The last output row: darknet skips the dy term there. */
+function verticalLastRow(a: Float32Array, dy1: number, out: Float32Array, o: number, plane: number, w: number): void {
+  for (let k = 0, s = 0, d = o; k < 3; k++, s += w, d += plane) {
+    for (let c = 0; c < w; ++c) out[d + c] = f(dy1 * a[s + c]);
+  }
+}
+
+function copyInterleaved(bytes: Uint8Array, iw: number, w: number, h: number, out: Float32Array, outW: number, plane: number, dx: number, dy: number): void {
+  const L = BYTE_TO_FLOAT;
+  for (let y = 0; y < h; y++) {
+    const o = (dy + y) * outW + dx;
+    for (let x = 0, s = y * iw * 3; x < w; x++, s += 3) {
+      out[o + x] = L[bytes[s]];
+      out[plane + o + x] = L[bytes[s + 1]];
+      out[2 * plane + o + x] = L[bytes[s + 2]];
+    }
+  }
+}
+
+/**
+ * darknet resize_image() of an interleaved 8-bit RGB image to w x h, written into `out` (planes of
+ * outW x outH) at offset (dx, dy). Float32 arithmetic in darknet's order (see core/data/image.ts).
+ * Each output row needs the horizontal pass of two source rows; those are computed on demand into
+ * a two-row cache (consecutive output rows mostly share one).
+ */
+export function resizeInterleavedInto(
+  bytes: Uint8Array, iw: number, ih: number, w: number, h: number,
+  out: Float32Array, outW: number, outH: number, dx: number, dy: number,
+): void {
+  const plane = outW * outH;
+  if (iw === w && ih === h) {
+    copyInterleaved(bytes, iw, w, h, out, outW, plane, dx, dy);
+    return;
+  }
+  const { ia, ib, wa, wb } = columnTaps(iw, w);
   let rowA = new Float32Array(3 * w);
   let rowB = new Float32Array(3 * w);
   let idxA = -1;
   let idxB = -1;
-  const horizontal = (iy: number, dst: Float32Array) => {
-    const base = iy * iw * 3;
-    for (let c = 0; c < w; ++c) {
-      const a = base + ia[c];
-      const b = base + ib[c];
-      const pa = wa[c];
-      const pb = wb[c];
-      dst[c] = f(f(pa * L[bytes[a]]) + f(pb * L[bytes[b]]));
-      dst[w + c] = f(f(pa * L[bytes[a + 1]]) + f(pb * L[bytes[b + 1]]));
-      dst[2 * w + c] = f(f(pa * L[bytes[a + 2]]) + f(pb * L[bytes[b + 2]]));
-    }
-  };
+  const stride = iw * 3;
   const hScale = h === 1 ? 0 : f((ih - 1) / (h - 1));
   for (let r = 0; r < h; ++r) {
     const sy = f(r * hScale);
@@ -110,31 +156,23 @@ export function resizeInterleavedInto(
         rowB = t;
         idxB = idxA;
       } else {
-        horizontal(iy, rowA);
+        horizontalRow(bytes, iy * stride, ia, ib, wa, wb, rowA, w);
       }
       idxA = iy;
     }
     const o = (dy + r) * outW + dx;
     if (r === h - 1 || ih === 1) {
-      for (let k = 0; k < 3; k++) {
-        const dst = k * plane + o;
-        const src = k * w;
-        for (let c = 0; c < w; ++c) out[dst + c] = f(dy1 * rowA[src + c]);
-      }
+      verticalLastRow(rowA, dy1, out, o, plane, w);
       continue;
     }
     const iy1 = Math.min(iy + 1, ih - 1);
     let b = rowB;
     if (iy1 === iy) b = rowA;
     else if (idxB !== iy1) {
-      horizontal(iy1, rowB);
+      horizontalRow(bytes, iy1 * stride, ia, ib, wa, wb, rowB, w);
       idxB = iy1;
     }
-    for (let k = 0; k < 3; k++) {
-      const dst = k * plane + o;
-      const src = k * w;
-      for (let c = 0; c < w; ++c) out[dst + c] = f(f(dy1 * rowA[src + c]) + f(ddy * b[src + c]));
-    }
+    verticalRow(rowA, b, dy1, ddy, out, o, plane, w);
   }
 }
 

@@ -51,8 +51,9 @@ export function diounmsSort(dets: Detection[], classes: number, thresh: number, 
   if (total <= 0) return;
   const t = f(thresh);
   const exponent = kind === 'diounms' ? f(beta) : 0.6;
+  // DIoU = IoU - (a non-negative term): a pair with IoU <= thresh never passes, skip the pow.
   const overlaps = (a: Box, b: Box): boolean =>
-    (kind === 'default' || kind === 'cornersnms' ? boxIou(a, b) : boxDiou(a, b, exponent)) > t;
+    kind === 'default' || kind === 'cornersnms' ? boxIou(a, b) > t : boxIou(a, b) > t && boxDiou(a, b, exponent) > t;
   // Edges as box_intersection computes them: boxes that do not intersect have IoU 0 and DIoU <= 0,
   // so with thresh >= 0 they never suppress each other; most pairs are rejected by this test.
   const L = new Float64Array(total);

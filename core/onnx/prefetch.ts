@@ -1,8 +1,8 @@
 // Work around inference, off the thread that runs it. onnxruntime-node runs inference on the
 // calling JS thread, so a helper worker thread decodes images ahead (sharp, then darknet's resize,
-// handed over as transferred buffers) and turns head outputs into NMS'd detections, while the
-// main thread only runs the model. The helper works through its jobs one at a time, in order, so
-// it takes about one core and leaves the others to onnxruntime.
+// handed over as transferred buffers) and can turn head outputs into NMS'd detections (evaluate()
+// sends it the share of that work that balances the two threads). The helper decodes one image at
+// a time, its libvips stage overlapping the resize of the previous image (HelperJobs).
 // Where a worker cannot start (e.g. a bundle without decode-worker.js), the same work runs inline,
 // still a few images ahead (sharp's decoding then overlaps inference; the rest does not).
 import { existsSync } from 'node:fs';
@@ -10,7 +10,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { correctBoxes, type Detection, detectionsFromDecoded } from '../eval/boxes';
-import { decodeForNetwork } from './fastprep';
+import { decodeForNetwork, decodeRgb, inputFromInterleaved } from './fastprep';
 import type { NmsKind } from './layers';
 import { applyNms } from './nms';
 
@@ -122,6 +122,50 @@ export function postRequest(req: PostRequest): HelperReply {
 
 export async function handleRequest(req: HelperRequest): Promise<HelperReply> {
   return req.kind === 'decode' ? decodeRequest(req) : postRequest(req);
+}
+
+/**
+ * The helper thread's job runner: replies in arrival order, with decoding split in two stages so
+ * that libvips decodes the next image (on a libuv thread) while this thread resizes the current
+ * one. Each stage runs one job at a time. A decode's `ms` is the sum of its two stages' busy time.
+ */
+export class HelperJobs {
+  private decoding: Promise<unknown> = Promise.resolve();
+  private replies: Promise<void> = Promise.resolve();
+
+  constructor(private readonly send: (reply: HelperReply, job: number) => void) {}
+
+  push(req: HelperRequest, job: number): void {
+    if (req.kind === 'post') {
+      this.replies = this.replies.then(() => this.send(postRequest(req), job));
+      return;
+    }
+    const raw = this.decoding.then(async () => {
+      const t0 = performance.now();
+      try {
+        return { ok: true as const, ...(await decodeRgb(req.path)), ms: performance.now() - t0 };
+      } catch (e) {
+        return { ok: false as const, error: (e as Error).message };
+      }
+    });
+    this.decoding = raw;
+    this.replies = this.replies.then(async () => {
+      const r = await raw;
+      if (!r.ok) {
+        this.send({ kind: 'decode', id: req.id, ok: false, error: r.error }, job);
+        return;
+      }
+      const t1 = performance.now();
+      let reply: HelperReply;
+      try {
+        const tensor = inputFromInterleaved(r.data, r.width, r.height, req.netW, req.netH, req.letterBox);
+        reply = { kind: 'decode', id: req.id, ok: true, tensor, width: r.width, height: r.height, ms: r.ms + performance.now() - t1 };
+      } catch (e) {
+        reply = { kind: 'decode', id: req.id, ok: false, error: `${req.path}: ${(e as Error).message}` };
+      }
+      this.send(reply, job);
+    });
+  }
 }
 
 /**

@@ -3,12 +3,12 @@ import { readdirSync } from 'node:fs';
 import { test } from 'node:test';
 import { Writable } from 'node:stream';
 import { loadDataset } from '../../core/data/dataset';
-import { loadImage, prepareInput } from '../../core/data/image';
+import { loadImage, prepareInput, rgbFromInterleaved } from '../../core/data/image';
 import { Detector } from '../../core/onnx/detect';
 import { evaluate } from '../../core/onnx/evaluate';
-import { decodeForNetwork } from '../../core/onnx/fastprep';
+import { decodeForNetwork, inputFromInterleaved } from '../../core/onnx/fastprep';
 import { loadDarknet } from '../../core/onnx/model';
-import { ImagePrefetcher } from '../../core/onnx/prefetch';
+import { type HelperReply, HelperJobs, ImagePrefetcher } from '../../core/onnx/prefetch';
 import { createProgress } from '../../core/onnx/progress';
 import { corpusPath, NO_CORPUS } from '../helpers/corpus';
 import { runCli } from '../helpers/onnx';
@@ -37,6 +37,29 @@ test('the prefetcher\'s decoding equals core/data loadImage + prepareInput, bit 
   }
 });
 
+test('inputFromInterleaved equals core/data rgbFromInterleaved + prepareInput on synthetic images of every shape', () => {
+  // seeded bytes; sizes cover down- and upscaling, 1-pixel rows/columns, same size, tall and wide
+  let seed = 12345;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 255;
+  const shapes: [number, number][] = [[640, 480], [427, 640], [37, 23], [1, 9], [9, 1], [1, 1], [64, 64], [2, 2], [300, 17]];
+  const targets: [number, number][] = [[320, 320], [352, 288], [5, 7], [1, 1], [1, 6], [6, 1], [150, 100]];
+  for (const [iw, ih] of shapes) {
+    const bytes = new Uint8Array(iw * ih * 3);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = rnd();
+    const img = rgbFromInterleaved(bytes, iw, ih);
+    for (const [w, h] of [...targets, [iw, ih] as [number, number]]) {
+      for (const lb of [false, true]) {
+        const want = prepareInput(img, w, h, lb).tensor;
+        const got = inputFromInterleaved(bytes, iw, ih, w, h, lb);
+        assert.equal(got.length, want.length);
+        let diff = -1;
+        for (let i = 0; i < want.length; i++) if (!Object.is(got[i], want[i])) { diff = i; break; }
+        assert.equal(diff, -1, `${iw}x${ih} -> ${w}x${h} letterbox=${lb}: first difference at ${diff}`);
+      }
+    }
+  }
+});
+
 test('the prefetcher yields every image once, in order, with worker threads or inline; a bad image names itself', { skip: NO_CORPUS }, async () => {
   const files = cocoImages().slice(0, 6);
   for (const workers of [0, 1, 2]) {
@@ -57,6 +80,36 @@ test('the prefetcher yields every image once, in order, with worker threads or i
   await bad.close();
 });
 
+test('the helper\'s jobs reply in arrival order, decodes overlapping, with errors in place', { skip: NO_CORPUS }, async () => {
+  const files = cocoImages().slice(0, 3);
+  const replies: [number, HelperReply][] = [];
+  let done!: () => void;
+  const finished = new Promise<void>((r) => { done = r; });
+  const jobs = new HelperJobs((reply, job) => {
+    replies.push([job, reply]);
+    if (replies.length === 5) done();
+  });
+  const config = { heads: [{ output: 'o', rows: 1, classes: 1 }], classes: 1, netW: 32, netH: 32, letterBox: false, thresh: 0.5, nmsThresh: 0.45, nms: { kind: 'default' as const, beta: 0.6 } };
+  jobs.push({ kind: 'decode', id: 0, path: files[0], netW: 32, netH: 24, letterBox: false }, 10);
+  jobs.push({ kind: 'decode', id: 1, path: '/nonexistent/y.jpg', netW: 32, netH: 24, letterBox: false }, 11);
+  jobs.push({ kind: 'post', id: 0, config, width: 10, height: 10, outputs: { o: Float32Array.from([0.5, 0.5, 0.2, 0.2, 0.9, 0.8]) } }, 12);
+  jobs.push({ kind: 'decode', id: 2, path: files[1], netW: 32, netH: 24, letterBox: true }, 13);
+  jobs.push({ kind: 'decode', id: 3, path: files[2], netW: 8, netH: 8, letterBox: false }, 14);
+  await finished;
+  assert.deepEqual(replies.map(([job]) => job), [10, 11, 12, 13, 14]);
+  const [a, bad, post, b, c] = replies.map(([, r]) => r);
+  assert.ok(a.ok && a.kind === 'decode' && a.tensor.length === 3 * 32 * 24);
+  if (a.ok && a.kind === 'decode') {
+    const want = await decodeForNetwork(files[0], 32, 24, false);
+    assert.deepEqual(a.tensor, want.tensor);
+    assert.ok(a.ms > 0);
+  }
+  assert.ok(!bad.ok && /\/nonexistent\/y\.jpg/.test(bad.error));
+  assert.ok(post.ok && post.kind === 'post' && post.count === 1);
+  assert.ok(b.ok && b.kind === 'decode' && b.tensor.length === 3 * 32 * 24);
+  assert.ok(c.ok && c.kind === 'decode' && c.tensor.length === 3 * 8 * 8);
+});
+
 test('evaluate: same mAP with decoding inline or in a worker, and timing figures', { skip: NO_CORPUS }, async () => {
   const { graph, weights } = loadDarknet(YF('yolo-fastest-1.1.cfg'), YF('yolo-fastest-1.1.weights'));
   const detector = await Detector.create({ graph, weights }, { threads: 1 });
@@ -65,8 +118,14 @@ test('evaluate: same mAP with decoding inline or in a worker, and timing figures
     const a = await evaluate(detector, dataset, { limit: 12, workers: 0, pureRuns: 3 });
     const b = await evaluate(detector, dataset, { limit: 12, workers: 1, pureRuns: 3 });
     assert.equal(a.map.images, 12);
-    assert.equal(a.map.mAP, b.map.mAP);
-    assert.deepEqual(a.map.classes.map((c) => [c.tp, c.fp]), b.map.classes.map((c) => [c.tp, c.fp]));
+    assert.equal(a.timing.postOnMain, 1, 'without a helper thread everything runs inline');
+    // boxes + NMS on the helper, on the inference thread, or shared: the same result
+    for (const r of [b, await evaluate(detector, dataset, { limit: 12, workers: 1, post: 'helper', pureRuns: 0 }),
+      await evaluate(detector, dataset, { limit: 12, workers: 1, post: 'main', pureRuns: 0 })]) {
+      assert.equal(r.map.mAP, a.map.mAP);
+      assert.deepEqual(r.map.classes.map((c) => [c.tp, c.fp]), a.map.classes.map((c) => [c.tp, c.fp]));
+      assert.deepEqual([r.map.precision, r.map.recall, r.map.averageIoU], [a.map.precision, a.map.recall, a.map.averageIoU]);
+    }
     assert.ok(a.map.mAP > 0.05 && a.map.mAP < 1, `mAP ${a.map.mAP}`);
     assert.equal(b.timing.decodeWorkers, 1);
     assert.ok(b.timing.imagesPerSecond > 0 && b.timing.inferenceImagesPerSecond > 0 && b.timing.ratio > 0);
