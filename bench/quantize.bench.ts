@@ -1,8 +1,11 @@
 // Int8 quantization benchmark: per model, the float model beside its int8 versions by calibration
-// method (kl, minmax, percentile; the defaults otherwise), all measured in one run: file size,
-// median latency at 1 and 2 threads (every model's runs interleaved, so the machine's load hits
-// all alike) and mAP@0.5 (101 points) over the whole labelled set. Then ablations (mAP and size
-// only) showing what each default is worth. Acceptance lines at the end of each model.
+// method (kl, minmax, percentile; the defaults otherwise) and the kl model without the float stem
+// (the previous default: only the first conv float), all measured in one run: file size, median
+// latency at 1 and 2 threads (every model's runs interleaved, so the machine's load hits all
+// alike), median CPU time per inference at 1 thread (steady on a shared machine, where wall time
+// counts the waits for a core), and mAP@0.5 (101 points) over the whole labelled set. Then
+// ablations (mAP and size only) showing what each default is worth. Acceptance lines at the end
+// of each model.
 //   yolo-fastest-1.1 on coco128: calibrate on 64 images, evaluate on all 128.
 //   MobileNetV2-YOLOv3-Nano (VOC) on the coco128 images holding VOC classes (built in a temp dir).
 //   npm run bench:quantize [-- --runs 50 --images 64 --quick --no-ablations]
@@ -13,7 +16,7 @@ import { loadDataset, type Dataset } from '../core/data/dataset';
 import { loadDarknet } from '../core/onnx/model';
 import {
   allActivationTensors, buildQuantized, calibrate, type Calibration, calibrationImages, type CalibrationMethod, defaultKeepFloat,
-  interleavedLatency, modelMap, planQdq, prepareFloat, type PreparedModel, type QuantizeSettings,
+  interleavedLatency, layerRanges, modelMap, planQdq, prepareFloat, type PreparedModel, type QuantizeSettings,
 } from '../core/onnx/quantize/index';
 import { ENGINE } from '../core/onnx/runtime';
 import { buildVocFromCoco } from '../test/helpers/voc-from-coco';
@@ -62,6 +65,8 @@ interface VariantRow {
   mAP: number;
   latency1_ms?: number;
   latency2_ms?: number;
+  /** Median CPU time per inference, 1 thread. */
+  cpu1_ms?: number;
   int8Kernels?: Record<string, number>;
 }
 
@@ -86,20 +91,27 @@ async function runModel(m: ModelCase): Promise<{ rows: VariantRow[]; ablations: 
     };
 
     const models = [{ variant: 'float', bytes: prepared.floatBytes, int8Kernels: undefined as Record<string, number> | undefined }];
+    let floatLayers: number[] = [];
     for (const method of METHODS) {
       const r = await build(prepared, cal, { method });
+      floatLayers = r.floatLayers;
       models.push({ variant: `int8 ${method}`, bytes: r.bytes, int8Kernels: r.int8Ops });
     }
+    const first = await build(prepared, cal, { method: 'kl', keepFloat: [0] });
+    models.push({ variant: 'int8 kl, no float stem', bytes: first.bytes, int8Kernels: first.int8Ops });
     const latency: number[][] = [];
+    let cpu1: number[] = [];
     for (const threads of [1, 2]) {
-      latency.push((await interleavedLatency(models.map((x) => x.bytes), dims, { threads, runs: RUNS, warmup: 10 })).map((l) => l.median_ms));
+      const l = await interleavedLatency(models.map((x) => x.bytes), dims, { threads, runs: RUNS, warmup: 10 });
+      latency.push(l.map((x) => x.median_ms));
+      if (threads === 1) cpu1 = l.map((x) => x.cpu_ms);
     }
     const rows: VariantRow[] = [];
     for (const [k, x] of models.entries()) {
       const map = await modelMap(x.bytes, dataset, { points: 101, threads: 2 });
       rows.push({
         model: m.name, variant: x.variant, bytes: x.bytes.length, sizePct: pct(x.bytes.length, prepared.floatBytes.length), mAP: map.mAP,
-        latency1_ms: latency[0][k], latency2_ms: latency[1][k], ...(x.int8Kernels ? { int8Kernels: x.int8Kernels } : {}),
+        latency1_ms: latency[0][k], latency2_ms: latency[1][k], cpu1_ms: cpu1[k], ...(x.int8Kernels ? { int8Kernels: x.int8Kernels } : {}),
       });
     }
 
@@ -110,7 +122,9 @@ async function runModel(m: ModelCase): Promise<{ rows: VariantRow[]; ablations: 
         ['kl, symmetric activations', { method: 'kl', scheme: 'symmetric' }],
         ['kl, heads requantized (qlinear)', { method: 'kl', heads: 'qlinear' }],
         ['kl, heads float', { method: 'kl', heads: 'float' }],
-        ['kl, first conv int8 too', { method: 'kl', keepFloat: [] }],
+        ['kl, every layer int8 (no float stem, first conv too)', { method: 'kl', keepFloat: [] }],
+        ['kl, float stem weights stored float16', { method: 'kl', floatWeights: 'float16' }],
+        ['kl, float stem weights stored float32', { method: 'kl', floatWeights: 'float' }],
       ];
       for (const [name, s] of variants) {
         const r = await build(prepared, cal, s);
@@ -133,6 +147,8 @@ async function runModel(m: ModelCase): Promise<{ rows: VariantRow[]; ablations: 
       sizePctKl: kl.sizePct,
       latencyRatioKl1: r2(float.latency1_ms! / kl.latency1_ms!),
       latencyRatioKl2: r2(float.latency2_ms! / kl.latency2_ms!),
+      cpuRatioKl1: r2(float.cpu1_ms! / kl.cpu1_ms!),
+      floatLayers: floatLayers,
     };
     return {
       rows, ablations, acceptance,
@@ -148,7 +164,7 @@ function table(rows: VariantRow[], withLatency: boolean): Row[] {
     variant: r.variant,
     'size KiB': r2(r.bytes / 1024),
     'size %': r.sizePct,
-    ...(withLatency ? { 'ms 1 thr': r.latency1_ms!, 'ms 2 thr': r.latency2_ms! } : {}),
+    ...(withLatency ? { 'ms 1 thr': r.latency1_ms!, 'ms 2 thr': r.latency2_ms!, 'cpu ms 1 thr': r.cpu1_ms! } : {}),
     'mAP@0.5 %': r2(100 * r.mAP),
   }));
 }
@@ -159,17 +175,23 @@ async function main(): Promise<void> {
     return;
   }
   const load = loadavg();
+  console.log(`load average at start: ${load.map((x) => x.toFixed(2)).join(' ')}`);
   const results: Record<string, unknown> = {};
   for (const m of MODELS) {
     const r = await runModel(m);
     printTable(`${m.name}: float vs int8 by calibration method (${r.calibration.images} calibration images, mAP over ${r.calibration.evalImages} images, 101 points, latency median of ${RUNS} interleaved runs)`, table(r.rows, true));
     if (r.ablations.length) printTable(`${m.name}: ablations (mAP, size)`, table(r.ablations, false));
-    const a = r.acceptance as { mAPDropKlPoints: number; sizePctKl: number; latencyRatioKl1: number; latencyRatioKl2: number; bestMethod: string };
+    const a = r.acceptance as {
+      mAPDropKlPoints: number; sizePctKl: number; latencyRatioKl1: number; latencyRatioKl2: number; cpuRatioKl1: number; bestMethod: string;
+      floatLayers: number[];
+    };
     console.log(`  kl: mAP ${a.mAPDropKlPoints >= 0 ? '-' : '+'}${Math.abs(a.mAPDropKlPoints)} points (target within 1.5), size ${a.sizePctKl}% (target <= 30%), `
-      + `float/int8 latency x${a.latencyRatioKl1} (1 thread), x${a.latencyRatioKl2} (2 threads); best method: ${a.bestMethod}`);
+      + `float/int8 latency x${a.latencyRatioKl1} (1 thread), x${a.latencyRatioKl2} (2 threads), CPU time x${a.cpuRatioKl1} (1 thread); best method: ${a.bestMethod}`);
+    console.log(`  float layers (the stem, weights stored int8): ${layerRanges(a.floatLayers)}`);
     for (const row of r.rows) if (row.int8Kernels) console.log(`  ${row.variant}: ${Object.entries(row.int8Kernels).map(([k, v]) => `${k} x${v}`).join(', ')}`);
     results[m.name] = r;
   }
+  console.log(`load average at end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   writeResult('quantize', { engine: ENGINE, runs: RUNS, calibrationImages: IMAGES, loadavgStart: load, loadavgEnd: loadavg(), models: results });
 }
 

@@ -7,7 +7,7 @@ import { createProgress } from '../../core/onnx/progress';
 import { defaultThreads } from '../../core/onnx/runtime';
 import {
   ACTIVATION_SCHEMES, type ActivationScheme, CALIBRATION_METHODS, type CalibrationMethod, calibrationImages, formatSummary,
-  formatThresholdTable, HEAD_MODES, type HeadMode, hasLabels, interleavedLatency, modelMap, quantizeDarknet, type QuantizeSummary,
+  FLOAT_WEIGHTS, type FloatWeights, formatThresholdTable, HEAD_MODES, type HeadMode, hasLabels, interleavedLatency, modelMap, quantizeDarknet, type QuantizeSummary,
 } from '../../core/onnx/quantize/index';
 import { flagNumber, flagString, parseArgs, parseSize, UsageError } from '../args';
 import type { Command } from '../command';
@@ -44,6 +44,7 @@ export const quantizeCommand: Command = {
     + '                         [--percentile 99.99] [--keep-float i,j|none] [--eval <.data|list.txt|folder> | --no-eval]\n'
     + '                         [--points 0|11|101] [--out model.int8.onnx] [--heads integer|qlinear|float]\n'
     + '                         [--activations asymmetric|symmetric] [--weight-bits 7|8] [--no-equalize]\n'
+    + '                         [--float-weights int8|float16|float]\n'
     + '                         [--threads N] [--runs 30] [--size WxH] [--names F] [--table] [--json]\n\n'
     + 'Calibrates the model on --images images of --calib (a .data file\'s train list, a list or a folder;\n'
     + 'prepared exactly as inference prepares them), chooses one threshold per activation tensor (kl: the\n'
@@ -52,8 +53,10 @@ export const quantizeCommand: Command = {
     + 'onnxruntime loads it and the int8 kernels it fuses (QLinearConv, QLinearAdd, ConvInteger...) are\n'
     + 'listed; none at all is an error. Defaults hold mAP on leaky and ReLU YOLOs: cross-layer equalization,\n'
     + '7-bit weights (x86 without VNNI saturates 8-bit ones: --weight-bits 8 on VNNI or ARM), asymmetric\n'
-    + 'activations, head convs in ConvInteger with float outputs, the first conv kept float (--keep-float\n'
-    + 'lists darknet layers to keep float instead; "none" quantizes it too).\n'
+    + 'activations, head convs in ConvInteger with float outputs. The stem (the leading layers finer than\n'
+    + 'stride 8: few channels over large maps, where onnxruntime\'s int8 CPU kernels are slower than its\n'
+    + 'float ones) computes in float from int8-stored weights (--keep-float lists darknet layers to keep\n'
+    + 'float instead; "none" quantizes every layer; --float-weights float16|float stores them wider).\n'
     + 'Reports sizes, latency float vs int8 (interleaved runs, --threads, default all cores), and mAP of both\n'
     + 'on --eval (default: the calibration set when it has labels). Nothing is written unless everything\n'
     + 'succeeds. --table prints the per-tensor thresholds. --json prints {"output","bytes","floatBytes",\n'
@@ -61,7 +64,7 @@ export const quantizeCommand: Command = {
   async run(argv) {
     const args = parseArgs(argv, {
       booleans: ['json', 'table', 'no-eval', 'no-equalize'],
-      values: ['calib', 'images', 'method', 'percentile', 'keep-float', 'eval', 'points', 'out', 'heads', 'activations', 'weight-bits',
+      values: ['calib', 'images', 'method', 'percentile', 'keep-float', 'eval', 'points', 'out', 'heads', 'activations', 'weight-bits', 'float-weights',
         'threads', 'runs', 'size', 'names'],
     });
     const [cfgPath, weightsPath, ...extra] = args.positional;
@@ -78,6 +81,7 @@ export const quantizeCommand: Command = {
     const keepFloat = keepFlag === undefined ? undefined : layerList(keepFlag);
     const heads = choice<HeadMode>(args, 'heads', HEAD_MODES, 'integer');
     const scheme = choice<ActivationScheme>(args, 'activations', ACTIVATION_SCHEMES, 'asymmetric');
+    const floatWeights = choice<FloatWeights>(args, 'float-weights', FLOAT_WEIGHTS, 'int8');
     const weightBits = intFlag(args, 'weight-bits', 7, 7);
     if (weightBits !== 7 && weightBits !== 8) throw new UsageError('--weight-bits must be 7 or 8');
     const points = flagNumber(args, 'points', 0);
@@ -117,7 +121,7 @@ export const quantizeCommand: Command = {
     const passes = method === 'minmax' ? 1 : 2;
     const progress = createProgress(source.images.length * passes, 'calibrate', { enabled: !json });
     const result = await quantizeDarknet(graph, weights, {
-      calib, images, method, percentile, keepFloat, heads, scheme, weightBits: weightBits as 7 | 8,
+      calib, images, method, percentile, keepFloat, heads, scheme, weightBits: weightBits as 7 | 8, floatWeights,
       equalize: !args.flags.has('no-equalize'), threads, names, onProgress: (done) => progress.tick(done),
     });
     progress.done();
@@ -128,7 +132,7 @@ export const quantizeCommand: Command = {
     const [lf, lq] = await interleavedLatency([result.floatBytes, result.bytes], dims, { threads, runs });
     const summary: QuantizeSummary = {
       output: out, bytes: result.bytes.length, floatBytes: result.floatBytes.length, method, images: result.images,
-      latency: { float_ms: lf.median_ms, int8_ms: lq.median_ms, threads, runs },
+      latency: { float_ms: lf.median_ms, int8_ms: lq.median_ms, threads, runs, float_cpu_ms: lf.cpu_ms, int8_cpu_ms: lq.cpu_ms },
     };
     if (evalSet) {
       const total = evalSet.items.length;
@@ -151,13 +155,16 @@ export const quantizeCommand: Command = {
         method,
         ...(method === 'percentile' ? { percentile } : {}),
         images: result.images,
-        latency: { float_ms: lf.median_ms, int8_ms: lq.median_ms, ratio: round(lf.median_ms / lq.median_ms, 3), threads, runs },
+        latency: {
+          float_ms: lf.median_ms, int8_ms: lq.median_ms, ratio: round(lf.median_ms / lq.median_ms, 3), threads, runs,
+          float_cpu_ms: lf.cpu_ms, int8_cpu_ms: lq.cpu_ms,
+        },
         mAP: summary.mAP ? { float: summary.mAP.float, int8: summary.mAP.int8, images: summary.mAP.images, points } : null,
         int8Kernels: result.int8Ops,
         optimizedOps: result.optimizedOps,
         settings: {
           activations: result.scheme, weightBits: result.weightBits, heads: result.heads, equalized: result.equalized,
-          keepFloat: result.keepFloat, floatLayers: result.floatLayers,
+          keepFloat: result.keepFloat, floatLayers: result.floatLayers, floatWeights: result.floatWeights,
         },
         calibration: { seconds: round(result.calibrationSeconds, 3), source: resolve(calib) },
         thresholds: result.tensors.map((t) => ({

@@ -52,10 +52,12 @@ before(() => { dir = mkdtempSync(join(tmpdir(), 'darkslim-quantize-')); });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('int8 quantization of corpus models', { skip: NO_CORPUS }, () => {
-  test('plan (yolo-fastest-1.1): every conv in 8 bits but the first (default) and the heads (ConvInteger); decode float', () => {
+  test('plan (yolo-fastest-1.1): every conv in 8 bits but the stem (default: stride < 8) and the heads (ConvInteger); decode float', () => {
     const { graph, weights } = loadDarknet(FASTEST.cfg, FASTEST.weights);
     const prepared = prepareFloat(graph, weights);
-    assert.deepEqual(defaultKeepFloat(prepared.spec), [0]);
+    // layers 0-22 output 160x160 or 80x80 of a 320x320 input; layer 23 (stride-2 depthwise) outputs 40x40
+    const stem = Array.from({ length: 23 }, (_, i) => i);
+    assert.deepEqual(defaultKeepFloat(prepared.spec), stem);
     const plan = planQdq(prepared.model, prepared.spec, prepared.layerOfNode, { keepFloat: [0] });
     const nodes = prepared.model.graph.node;
     const convs = nodes.map((n, i) => ({ n, i })).filter(({ n }) => n.opType === 'Conv');
@@ -102,12 +104,22 @@ describe('int8 quantization of corpus models', { skip: NO_CORPUS }, () => {
   test('yolo-fastest-1.1 → int8 (kl, 4 images): onnxruntime runs int8 kernels, file under 30%, same detections on dog.jpg', async () => {
     const { graph, weights } = loadDarknet(FASTEST.cfg, FASTEST.weights);
     const r = await quantizeDarknet(graph, weights, { calib: COCO128, images: 4, method: 'kl', threads: 2 });
-    assert.ok((r.int8Ops.QLinearConv ?? 0) >= 80, JSON.stringify(r.int8Ops));
-    assert.ok((r.int8Ops.QLinearLeakyRelu ?? 0) >= 50);
-    assert.ok((r.int8Ops.QLinearAdd ?? 0) >= 18);
+    // 84 convs: the 17 of the stem (layers 0-22) float, 2 heads ConvInteger
+    assert.equal(r.int8Ops.QLinearConv, 65, JSON.stringify(r.int8Ops));
+    assert.equal(r.int8Ops.QLinearLeakyRelu, 42);
+    assert.equal(r.int8Ops.QLinearAdd, 15);
     assert.equal(r.int8Ops.ConvInteger, 2);
     assert.ok(r.bytes.length <= 0.3 * r.floatBytes.length, `${r.bytes.length} vs ${r.floatBytes.length}`);
-    assert.deepEqual(r.keepFloat, [0]);
+    const stem = Array.from({ length: 23 }, (_, i) => i);
+    assert.deepEqual(r.keepFloat, stem);
+    assert.ok(r.keepFloatDefault);
+    // the stem's convs store int8 weights, which onnxruntime dequantizes once at load: their
+    // Cast·scale nodes are folded away, so the 17 float convs run as in the float model
+    assert.equal(r.floatWeights, 'int8');
+    assert.deepEqual(r.weightOnlyLayers, stem.filter((l) => ![7, 8, 15, 16, 20, 21].includes(l)));
+    assert.equal(r.optimizedOps.Conv, 17, JSON.stringify(r.optimizedOps));
+    assert.equal(r.optimizedOps.Cast, 2, 'only the heads\' ConvInteger → float casts remain');
+    assert.equal(r.optimizedOps.Mul, 4, 'the heads\' scales and the decode\'s, none from the stem');
     const klRows = r.tensors.filter((t) => t.klBin !== undefined);
     assert.ok(klRows.length > 100 && klRows.every((t) => t.klBin! >= 128 && t.klBin! < 2048));
     assert.ok(r.tensors.every((t) => t.scale > 0 && t.zeroPoint >= 0 && t.zeroPoint <= 255));
@@ -150,7 +162,8 @@ describe('int8 quantization of corpus models', { skip: NO_CORPUS }, () => {
     try {
       const { graph, weights } = loadDarknet(NANO.cfg, NANO.weights);
       const r = await quantizeDarknet(graph, weights, { calib: voc.list, images: 4, method: 'kl', threads: 2 });
-      assert.equal(r.int8Ops.QLinearConv, 56, JSON.stringify(r.int8Ops)); // 59 convs: the first float, 2 heads ConvInteger
+      assert.equal(r.int8Ops.QLinearConv, 47, JSON.stringify(r.int8Ops)); // 59 convs: 10 in the stem (layers 0-10) float, 2 heads ConvInteger
+      assert.deepEqual(r.keepFloat, Array.from({ length: 11 }, (_, i) => i));
       assert.equal(r.optimizedOps.Relu, undefined, 'every ReLU folded into its QLinearConv');
       assert.ok(r.bytes.length <= 0.3 * r.floatBytes.length);
       const ds = await loadDataset(voc.list);

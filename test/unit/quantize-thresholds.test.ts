@@ -3,10 +3,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
-  activationParams, addRange, addToHistogram, candidateDivergence, chooseThreshold, emptyStats, halfBits, halfValue, HISTOGRAM_BINS,
-  improves, klDivergence, klThreshold, mergeAndExpand, percentileThreshold, quantizeWeights, roundHalfEven, toHalf, withoutZeroSpike,
+  activationParams, addRange, addToHistogram, candidateDivergence, chooseThreshold, defaultKeepFloat, emptyStats, halfBits, halfBitsAny, halfValue,
+  HISTOGRAM_BINS, improves, klDivergence, klThreshold, layerRanges, mergeAndExpand, percentileThreshold, quantizeWeights, roundHalfEven,
+  toHalf, withoutZeroSpike,
 } from '../../core/onnx/quantize/index';
-import { rng } from '../helpers/synthetic';
+import { analyzeCfg } from '../../core/darknet/graph';
+import { networkSpec } from '../../core/onnx/layers';
+import { rng, syntheticWeights } from '../helpers/synthetic';
 
 /** The reference search: candidateDivergence (plain O(i) per candidate) over every i. */
 function referenceKl(hist: Float64Array): { bin: number; kl: number } {
@@ -201,5 +204,49 @@ describe('quantization grids', () => {
 
   test('round half to even, as QuantizeLinear', () => {
     assert.deepEqual([0.5, 1.5, 2.5, -0.5, -1.5, 2.4, -2.6].map(roundHalfEven), [0, 2, 2, -0, -2, 2, -3]);
+  });
+});
+
+describe('layers kept in float by default (the stem)', () => {
+  const yolo = (mask: string) => `[yolo]\nmask=${mask}\nanchors=10,14, 23,27, 37,58, 81,82\nclasses=1\nnum=4\n`;
+  const specOf = (text: string) => {
+    const graph = analyzeCfg(text);
+    return networkSpec(graph, syntheticWeights(graph));
+  };
+
+  test('the leading layers finer than stride 8; int8 from the first layer at stride 8', () => {
+    const spec = specOf(`[net]\nwidth=64\nheight=64\nchannels=3\n`
+      + '[convolutional]\nfilters=8\nsize=3\nstride=2\npad=1\nactivation=leaky\n' // 0: 32x32 (stride 2)
+      + '[convolutional]\nfilters=8\nsize=3\nstride=2\npad=1\nactivation=leaky\n' // 1: 16x16 (stride 4)
+      + '[shortcut]\nfrom=-1\nactivation=linear\n' // 2: 16x16
+      + '[convolutional]\nfilters=16\nsize=3\nstride=2\npad=1\nactivation=leaky\n' // 3: 8x8 (stride 8)
+      + '[convolutional]\nfilters=16\nsize=1\nstride=1\npad=1\nactivation=leaky\n' // 4
+      + '[convolutional]\nfilters=12\nsize=1\nstride=1\npad=1\nactivation=linear\n' // 5: head
+      + yolo('0,1'));
+    assert.deepEqual(defaultKeepFloat(spec), [0, 1, 2]);
+  });
+
+  test('a network all finer than stride 8 keeps only its first conv float (something left to quantize)', () => {
+    const spec = specOf(`[net]\nwidth=64\nheight=64\nchannels=3\n`
+      + '[convolutional]\nfilters=8\nsize=3\nstride=2\npad=1\nactivation=leaky\n'
+      + '[convolutional]\nfilters=8\nsize=3\nstride=1\npad=1\nactivation=leaky\n'
+      + '[convolutional]\nfilters=12\nsize=1\nstride=1\npad=1\nactivation=linear\n'
+      + yolo('0,1'));
+    assert.deepEqual(defaultKeepFloat(spec), [0]);
+  });
+
+  test('float16 weights: normals, subnormals, zero and signs round to nearest', () => {
+    for (const x of [0.1, -2.5, 6.1e-5, 3e-6, -3e-6, 1e-9, 0, 65504]) {
+      const back = halfValue(halfBitsAny(x));
+      const ulp = Math.abs(x) < 6.104e-5 ? 2 ** -24 : 2 ** (Math.floor(Math.log2(Math.abs(x))) - 10);
+      assert.ok(Math.abs(back - x) <= ulp / 2, `${x} → ${back}`);
+    }
+    assert.equal(halfBitsAny(-3e-6) & 0x8000, 0x8000);
+    assert.throws(() => halfBitsAny(70000), /does not fit/);
+  });
+
+  test('layer lists print as ranges', () => {
+    assert.equal(layerRanges([7, 0, 1, 2, 3, 9, 10]), '0-3, 7, 9-10');
+    assert.equal(layerRanges([]), '');
   });
 });

@@ -8,7 +8,9 @@
 //     2. plan what runs on 8-bit data (qdq.ts), expose the tensors to calibrate as extra outputs;
 //     3. calibrate on the images (calibrate.ts: range pass, then histogram pass) and choose one
 //        threshold per tensor (thresholds.ts: kl, minmax, percentile);
-//     4. rewrite into QDQ: int8 weights per output channel, Q/DQ on the activations;
+//     4. rewrite into QDQ: int8 weights per output channel, Q/DQ on the activations; the layers
+//        kept in float (by default the stem, defaultKeepFloat) compute in float and store their
+//        conv weights in int8 (or float16), converted once when onnxruntime loads the model;
 //     5. load it in onnxruntime with graph optimisation on, save the optimised graph and count the
 //        int8 kernels it really runs (QLinearConv, QLinearAdd, ConvInteger...): a model in which
 //        onnxruntime fused no int8 kernel is an error, never a silently float "int8" model.
@@ -23,8 +25,8 @@ import { decodeModel, encodeModel, type ModelProto } from '../proto';
 import { calibrationImages, collectStatistics } from './calibrate';
 import { equalizeSpec } from './equalize';
 import {
-  type ActivationScheme, assignLayers, buildQdqModel, cleanModel, type HeadMode, planQdq, type QdqPlan, withExtraOutputs,
-  withoutOutputs,
+  type ActivationScheme, assignLayers, buildQdqModel, cleanModel, type FloatWeights, type HeadMode, planQdq, type QdqPlan,
+  withExtraOutputs, withoutOutputs,
 } from './qdq';
 import { type CalibrationMethod, chooseThreshold, DEFAULT_PERCENTILE, type TensorStats } from './thresholds';
 
@@ -55,15 +57,44 @@ export interface QuantizeSettings {
    * CPUs with VNNI (or ARM).
    */
   weightBits?: 7 | 8;
+  /** Weights of the convs computed in float: 'int8' (default), 'float16' or 'float' (converted at load). */
+  floatWeights?: FloatWeights;
 }
 
 /**
- * The layers kept in float unless told otherwise: the first conv, which reads the image. Its
- * 3-channel input makes it slower in int8 than in float on onnxruntime's CPU kernels, and keeping
- * it float gains 0.5-0.9 mAP point (Yolo-Fastest on coco128, MobileNetV2-YOLOv3-Nano on its VOC classes).
+ * Output stride from which layers run in int8 by default: the layers before it (the "stem")
+ * compute in float.
+ */
+export const INT8_FROM_STRIDE = 8;
+
+/**
+ * The layers kept in float unless told otherwise: the stem, i.e. the leading layers whose output
+ * is finer than stride 8 (INT8_FROM_STRIDE), the first conv (which reads the image) always among them.
+ *
+ * Why (measured with onnxruntime 1.22's profiler on an AVX2 CPU without VNNI, see
+ * bench/results/quantize.json): at stride 2 and 4 these detectors run few channels (4-24) over
+ * large maps, where onnxruntime's u8s8 kernels lose to its float NCHWc kernels by 2-4x: their
+ * cost goes per output pixel (requantization, a separate QLinearLeakyRelu / QLinearAdd pass over
+ * every element that the float Conv fuses for free), depthwise convs with channels not a multiple
+ * of 16 miss MLAS's symmetric depthwise kernel, 1x1 convs with fewer than 16 outputs its
+ * symmetric GEMM. Yolo-Fastest's stem (layers 0-22) took 6 of its 18 ms in int8 and 1.5 in float.
+ * These layers hold few weights: stored as int8 too (float compute, see BuildOptions.floatWeights),
+ * the file does not grow. The stem also reads the image, the most sensitive part for mAP.
+ * When the stem would be the whole network (tiny inputs), only the first conv stays float.
  */
 export function defaultKeepFloat(spec: NetworkSpec): number[] {
   const first = spec.layers.find((l) => l.kind === 'conv' && l.inputs.length === 1 && l.inputs[0] === -1);
+  const minH = spec.netH / INT8_FROM_STRIDE;
+  const minW = spec.netW / INT8_FROM_STRIDE;
+  const stem: number[] = [];
+  for (const l of spec.layers) {
+    if (l.kind === 'yolo' || !(l.out[1] > minH || l.out[2] > minW)) break;
+    stem.push(l.index);
+  }
+  const headConvs = new Set(spec.heads.map((h) => h.inputs[0]));
+  const inStem = new Set(stem);
+  const int8Left = spec.layers.some((l) => l.kind === 'conv' && !inStem.has(l.index) && !headConvs.has(l.index));
+  if (stem.length > 0 && int8Left && (!first || inStem.has(first.index))) return stem;
   return first ? [first.index] : [];
 }
 
@@ -119,6 +150,10 @@ export interface QuantizeResult {
   keepFloatDefault: boolean;
   /** Layers computed in float (asked, or with nothing quantizable), [yolo] decode excluded. */
   floatLayers: number[];
+  /** How the float-computed convs store their weights. */
+  floatWeights: FloatWeights;
+  /** darknet layers of the float-computed convs whose weights are stored in float16 or int8. */
+  weightOnlyLayers: number[];
   tensors: TensorReport[];
   /** Op counts of the graph onnxruntime runs after optimisation (empty when not verified). */
   optimizedOps: Record<string, number>;
@@ -236,6 +271,7 @@ export async function buildQuantized(prepared: PreparedModel, plan: QdqPlan, cal
   const heads = opts.heads ?? 'integer';
   const scheme = opts.scheme ?? 'asymmetric';
   const weightBits = opts.weightBits ?? 7;
+  const floatWeights = opts.floatWeights ?? 'int8';
   const keepFloat = opts.keepFloat ?? defaultKeepFloat(prepared.spec);
   if (method !== 'minmax' && !calibration.histograms) throw new Error(`${method} calibration needs histograms`);
   const thresholds = new Map<string, { threshold: number; min: number; max: number; klBin?: number }>();
@@ -248,10 +284,10 @@ export async function buildQuantized(prepared: PreparedModel, plan: QdqPlan, cal
   }
   const settings = {
     method, ...(method === 'percentile' ? { percentile: percent } : {}), images: calibration.images.length, scheme, heads, weightBits,
-    equalized: prepared.equalized, keepFloat,
+    equalized: prepared.equalized, keepFloat, floatWeights,
   };
   const built = buildQdqModel(prepared.model, plan, thresholds, {
-    scheme, weightBits, metadata: [{ key: QUANT_METADATA_KEY, value: JSON.stringify(settings) }],
+    scheme, weightBits, floatWeights, metadata: [{ key: QUANT_METADATA_KEY, value: JSON.stringify(settings) }],
   });
   const bytes = encodeModel(built.model);
 
@@ -291,6 +327,8 @@ export async function buildQuantized(prepared: PreparedModel, plan: QdqPlan, cal
     keepFloat: [...keepFloat].sort((a, b) => a - b),
     keepFloatDefault: opts.keepFloat === undefined,
     floatLayers: plan.floatLayers,
+    floatWeights,
+    weightOnlyLayers: [...new Set(built.weightOnly.map((i) => plan.layerOfNode[i]))].sort((a, b) => a - b),
     tensors,
     optimizedOps: ops,
     int8Ops,

@@ -17,6 +17,12 @@
 //    and output share one scale and zero point: their outputs are "tied" to their input here.
 //  * Activations are uint8 (U8S8, onnxruntime's x86 form: its CPU EP converts int8 activations to
 //    uint8 anyway where it does not allow them).
+// Where the int8 kernels lose (measured on an AVX2 CPU without VNNI, see defaultKeepFloat): a
+// QLinearLeakyRelu / QLinearAdd is a separate pass over the tensor (a 256-entry table lookup per
+// element, ~0.5 ns) where the float Conv fuses both for free; MLAS's symmetric u8s8 kernels, the
+// fast ones, need depthwise channels a multiple of 16 and 1x1 convs with at least 16 outputs (a
+// multiple of 8) and inputs a multiple of 4, else a generic path 2-4x slower. Convs computed in
+// float keep int8 (or float16) weights in the file, converted at load (see floatWeights).
 // The [yolo] decode stays float. The head convs (the convs feeding a [yolo] layer) have three
 // modes: 'integer' (ConvInteger: 8-bit input and weights, the int32 accumulator scaled to float,
 // so the logits are never requantized), 'qlinear' (int8 in and out), 'float'.
@@ -62,6 +68,17 @@ export function halfBits(x: number): number {
     e++;
   }
   return sign | (e << 10) | mant;
+}
+
+/** The float16 bits of any float (round to nearest even), subnormals and zero included; |x| <= 65504. */
+export function halfBitsAny(x: number): number {
+  if (isHalfNormal(x)) return halfBits(x);
+  const a = Math.abs(x);
+  if (a > 65504) throw new Error(`internal: ${x} does not fit a float16`);
+  const sign = x < 0 || Object.is(x, -0) ? 0x8000 : 0;
+  // subnormal: m · 2^-24, m < 1024 (1024 rounds up to the smallest normal, bits 0x400)
+  const m = roundHalfEven(a / 2 ** -24);
+  return sign | m;
 }
 
 /** The value of float16 bits. */
@@ -483,12 +500,25 @@ export interface BuildOptions {
   metadata?: { key: string; value: string }[];
   /** Rename internal tensors to short names (smaller file). Default true. */
   shortNames?: boolean;
+  /**
+   * How the convs computed in float store their weights: 'int8' (default: per output channel,
+   * dequantized once when onnxruntime loads the model; every weight of the file in 8 bits),
+   * 'float16' (converted at load: 2^-11 weight error instead of 2^-8, a few KiB more) or 'float'
+   * (as exported). On coco128 / the VOC set the mAP differences between the three are within
+   * the evaluation's sensitivity (see bench/results/quantize.json).
+   */
+  floatWeights?: FloatWeights;
 }
+
+export type FloatWeights = 'int8' | 'float16' | 'float';
+export const FLOAT_WEIGHTS: readonly FloatWeights[] = ['int8', 'float16', 'float'];
 
 export interface BuildResult {
   model: ModelProto;
   /** Quantization parameters of every quantized tensor (tied ones included). */
   params: Map<string, ActivationQuant>;
+  /** Float-computed convs (node indices of the float model) whose weights are stored in float16 or int8. */
+  weightOnly: number[];
 }
 
 /**
@@ -503,8 +533,11 @@ export function buildQdqModel(
 ): BuildResult {
   const scheme = opts.scheme ?? 'asymmetric';
   const qmax = opts.weightBits === 7 ? 63 : 127;
+  const floatWeights = opts.floatWeights ?? 'int8';
   const src = model.graph;
   const inits = new Map(src.initializer.map((t) => [t.name, t]));
+  const isFloatInit = (name: string | undefined) => !!name && inits.get(name)?.dataType === DT.FLOAT;
+  const weightOnly: number[] = [];
   const graphOutputs = new Set(src.output.map((o) => o.name));
   const newInits: TensorProto[] = [];
   const usedInits = new Set<string>();
@@ -649,6 +682,50 @@ export function buildQdqModel(
         newInits.push(rawTensor(bName, [1, channels, 1, 1], DT.FLOAT, floatValues(inits.get(n.input[2])!)));
         node('Add', [scaled, bName], [n.output[0]]);
       }
+    } else if (n.opType === 'Conv' && floatWeights === 'float16' && isFloatInit(n.input[1]) && floatValues(inits.get(n.input[1])!).every((v) => Math.abs(v) <= 65504)) {
+      // A conv computed in float with its weights stored as float16 (relative error below 2^-11:
+      // 2e-3 on the outputs where int8 weights everywhere cost 6e-2): Cast to float, folded by
+      // onnxruntime at load, so the Conv runs as in the float model.
+      const w = inits.get(n.input[1])!;
+      const h = fresh('wh');
+      const wf32 = fresh('wf');
+      newInits.push(rawTensor(h, w.dims, DT.FLOAT16, Uint16Array.from(floatValues(w), halfBitsAny)));
+      node('Cast', [h], [wf32], [{ name: 'to', type: AttrType.INT, i: DT.FLOAT }]);
+      n.input[1] = wf32;
+      for (const x of n.input.slice(2)) if (x && inits.has(x)) usedInits.add(x);
+      weightOnly.push(i);
+      nodes.push(withoutDefaultAttributes(n));
+    } else if (n.opType === 'Conv' && floatWeights === 'int8' && isFloatInit(n.input[1]) && (!n.input[2] || inits.has(n.input[2]))) {
+      // A conv computed in float (kept float, or a float head) with its weights stored in 8 bits:
+      // int8 per output channel (qmax 127: float compute has no u8s8 saturation) → Cast → ·scale.
+      // Not a DequantizeLinear, which onnxruntime keeps (its constant folding skips DQ nodes in
+      // QDQ models) and would run at every inference before an unoptimised Conv: Cast and Mul of
+      // constants are folded at load, so the Conv gets a constant float weight again and runs as
+      // in the float model (NCHWc, activation fused).
+      const w = inits.get(n.input[1])!;
+      const channels = w.dims[0];
+      const wf = floatValues(w);
+      const half = halfScales(wf, channels, 127);
+      const wq = quantizeWeights(wf, channels, 127, half);
+      const wName = fresh('w');
+      const wCast = fresh('wc');
+      const sName = fresh('ws');
+      const wf32 = fresh('wf');
+      newInits.push(rawTensor(wName, w.dims, DT.INT8, wq.q));
+      const sDims = [channels, ...w.dims.slice(1).map(() => 1)];
+      if (half) {
+        const h = fresh('wh');
+        newInits.push(rawTensor(h, sDims, DT.FLOAT16, Uint16Array.from(wq.scales, halfBits)));
+        node('Cast', [h], [sName], [{ name: 'to', type: AttrType.INT, i: DT.FLOAT }]);
+      } else {
+        newInits.push(rawTensor(sName, sDims, DT.FLOAT, wq.scales));
+      }
+      node('Cast', [wName], [wCast], [{ name: 'to', type: AttrType.INT, i: DT.FLOAT }]);
+      node('Mul', [wCast, sName], [wf32]);
+      n.input[1] = wf32;
+      if (n.input[2]) usedInits.add(n.input[2]);
+      weightOnly.push(i);
+      nodes.push(withoutDefaultAttributes(n));
     } else {
       for (const x of n.input) if (x && inits.has(x)) usedInits.add(x);
       nodes.push(withoutDefaultAttributes(n));
@@ -681,7 +758,7 @@ export function buildQdqModel(
     graph: { name: src.name, node: renamed.nodes, initializer: renamed.initializers, input: src.input.map(withoutDoc), output: src.output.map(withoutDoc) },
     metadataProps: [...model.metadataProps.map((m) => ({ key: m.key, value: m.value })), ...(opts.metadata ?? [])],
   };
-  return { model: out, params };
+  return { model: out, params, weightOnly };
 }
 
 function withoutDoc(v: ValueInfoProto): ValueInfoProto {

@@ -21,6 +21,12 @@ export interface LatencyStats {
   median_ms: number;
   min_ms: number;
   p90_ms: number;
+  /**
+   * Median CPU time of the process per run (user + system). On a machine shared with other work it
+   * is far steadier than wall time, which counts the time the thread waits for a core; with one
+   * thread it is the work the model costs. With several threads it adds up theirs (spinning included).
+   */
+  cpu_ms: number;
 }
 
 /**
@@ -36,19 +42,26 @@ export async function interleavedLatency(models: Uint8Array[], dims: number[], o
     const input = benchInput(dims.reduce((a, b) => a * b, 1));
     for (const s of sessions) for (let i = 0; i < warmup; i++) await s.run(input, dims);
     const times = sessions.map(() => [] as number[]);
+    const cpu = sessions.map(() => [] as number[]);
     for (let r = 0; r < runs; r++) {
       // Alternate the order too, so neither model always runs right after the other.
       const order = r % 2 === 0 ? sessions.map((_, i) => i) : sessions.map((_, i) => sessions.length - 1 - i);
       for (const i of order) {
+        const c = process.cpuUsage();
         const t = performance.now();
         await sessions[i].run(input, dims);
         times[i].push(performance.now() - t);
+        const used = process.cpuUsage(c);
+        cpu[i].push((used.user + used.system) / 1000);
       }
     }
     const r3 = (x: number) => Math.round(x * 1000) / 1000;
-    return times.map((t) => {
+    return times.map((t, i) => {
       const sorted = [...t].sort((a, b) => a - b);
-      return { median_ms: r3(median(t)), min_ms: r3(sorted[0]), p90_ms: r3(sorted[Math.min(sorted.length - 1, Math.ceil(0.9 * sorted.length) - 1)]) };
+      return {
+        median_ms: r3(median(t)), min_ms: r3(sorted[0]), p90_ms: r3(sorted[Math.min(sorted.length - 1, Math.ceil(0.9 * sorted.length) - 1)]),
+        cpu_ms: r3(median(cpu[i])),
+      };
     });
   } finally {
     for (const s of sessions) await s.dispose();
@@ -109,7 +122,7 @@ export interface QuantizeSummary {
   floatBytes: number;
   method: string;
   images: number;
-  latency?: { float_ms: number; int8_ms: number; threads: number; runs: number };
+  latency?: { float_ms: number; int8_ms: number; threads: number; runs: number; float_cpu_ms?: number; int8_cpu_ms?: number };
   mAP?: { float: number; int8: number; images: number; points: number };
 }
 
@@ -123,16 +136,31 @@ export function formatSummary(result: QuantizeResult, summary: QuantizeSummary):
   lines.push(`  kernels   onnxruntime runs ${kernels}`);
   const dq = (result.optimizedOps.DequantizeLinear ?? 0) + (result.optimizedOps.QuantizeLinear ?? 0);
   if (dq) lines.push(`            plus ${dq} Quantize/DequantizeLinear at the float boundaries`);
-  const why = result.keepFloatDefault ? ' (the first conv, by default)' : result.keepFloat.length ? ` (asked: ${result.keepFloat.join(', ')})` : '';
-  if (result.floatLayers.length) lines.push(`  float     layers ${result.floatLayers.join(', ')}${why}, and the [yolo] decode`);
+  const why = result.keepFloatDefault ? ' (the stem: stride < 8, by default)' : result.keepFloat.length ? ` (asked: ${result.keepFloat.join(', ')})` : '';
+  if (result.floatLayers.length) lines.push(`  float     layers ${layerRanges(result.floatLayers)}${why}, and the [yolo] decode`);
   else lines.push('  float     the [yolo] decode only');
+  if (result.weightOnlyLayers.length) lines.push(`            their conv weights stored in ${result.floatWeights} (${result.weightOnlyLayers.length} convs), converted once at load`);
   if (summary.latency) {
     const l = summary.latency;
     lines.push(`  latency   float ${l.float_ms.toFixed(2)} ms, int8 ${l.int8_ms.toFixed(2)} ms (x${(l.float_ms / l.int8_ms).toFixed(2)}, median of ${l.runs} interleaved runs, ${l.threads} thread${l.threads > 1 ? 's' : ''})`);
+    if (l.float_cpu_ms && l.int8_cpu_ms) lines.push(`            CPU time float ${l.float_cpu_ms.toFixed(2)} ms, int8 ${l.int8_cpu_ms.toFixed(2)} ms (x${(l.float_cpu_ms / l.int8_cpu_ms).toFixed(2)})`);
   }
   if (summary.mAP) {
     const m = summary.mAP;
     lines.push(`  mAP@0.5   float ${(100 * m.float).toFixed(2)} %, int8 ${(100 * m.int8).toFixed(2)} % (${((m.int8 - m.float) * 100).toFixed(2)} points, ${m.images} images${m.points ? `, ${m.points}-point` : ''})`);
   }
   return lines.join('\n');
+}
+
+/** 0,1,2,3,7 → "0-3, 7". */
+export function layerRanges(layers: number[]): string {
+  const out: string[] = [];
+  const sorted = [...layers].sort((a, b) => a - b);
+  for (let i = 0; i < sorted.length;) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j] + 1) j++;
+    out.push(j > i ? `${sorted[i]}-${sorted[j]}` : String(sorted[i]));
+    i = j + 1;
+  }
+  return out.join(', ');
 }
