@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import '@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops';
-import { registerWasmGradKernels } from './kernels';
+import { registerRaw, registerWasmGradKernels } from './kernels';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 export type BackendChoice = BackendName | 'auto';
@@ -41,6 +41,7 @@ async function tryWasm(): Promise<boolean> {
 
 async function useCpu(): Promise<void> {
   await import('@tensorflow/tfjs-backend-cpu');
+  registerRaw('cpu');
   await tf.setBackend('cpu');
 }
 

@@ -1,11 +1,16 @@
-// Gradient kernels the tfjs wasm backend lacks, written with ops it has (see ARCHITECTURE.md,
-// "Choices already checked"): Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter and
-// DepthwiseConv2dNativeBackpropInput. Each is expressed as a (depthwise) convolution:
-//  * filter gradient of a conv: correlate the batch↔channel-transposed input with the output
-//    gradient used as a filter, dilated by the stride;
-//  * filter gradient of a depthwise conv: the same with batch·channels folded into channels;
-//  * input gradient of a depthwise conv: a depthwise conv of the stride-dilated, padded output
-//    gradient with the spatially flipped filter.
+// Gradient kernels the tfjs wasm backend lacks or runs slowly (see ARCHITECTURE.md, "Choices
+// already checked"), and a fused training batch norm:
+//  * Conv2DBackpropFilter: 1×1 stride 1 as one matrix product; otherwise a conv2d of the
+//    batch↔channel-transposed input with the output gradient as filter, dilated by the stride;
+//  * Conv2DBackpropInput: a stride-1 conv of the stride-dilated, padded dy with the flipped filter;
+//  * DepthwiseConv2dNativeBackpropFilter: a plain loop over the tensors' memory (3×3: nine tap sums
+//    per channel in locals), 2-4x faster than the depthwise-conv formulation (whose "filter" is
+//    the whole output gradient, a slow path in XNNPACK);
+//  * DepthwiseConv2dNativeBackpropInput: stride 1, XNNPACK's depthwise conv of the padded dy with
+//    the flipped filter; strided, a plain loop (the dilated dy would be mostly zeros);
+//  * DarkslimBnAct / DarkslimBnActGrad: batch norm (batch statistics) + leaky/relu/linear in two
+//    passes forward and two backward, replacing ~16 tfjs kernels per layer (wasm's Sum/Mean over
+//    NHWC's outer axes transpose the whole tensor first). Registered on wasm and cpu.
 // Ops run inside a kernel are not recorded on the gradient tape (tfjs engine kernelDepth > 0).
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -45,11 +50,13 @@ export function conv2dBackpropFilter(
     const [kh, kw] = filterShape;
     const { padInfo, strideH, strideW } = padInfoOf(x.shape, filterShape, strides, pad, dimRoundingMode, false);
     if (kh === 1 && kw === 1 && strideH === 1 && strideW === 1 && padInfo.top === 0 && padInfo.left === 0 && padInfo.bottom === 0 && padInfo.right === 0) {
-      // 1×1 stride-1 conv: dWᵀ = dyᵀ·x, one matrix product (wasm's matMul with transposeA is slow:
-      // transpose the usually smaller dy instead, then the tiny result)
+      // 1×1 stride-1 conv: one matrix product. wasm's matMul with transposeA is slow, so transpose
+      // the operand with fewer channels (the transpose costs a pass over it), then the tiny result.
       const [b, h, w, ci] = x.shape;
       const co = dy.shape[3];
-      const r = tf.matMul(tf.transpose(tf.reshape(dy, [b * h * w, co])) as tf.Tensor2D, tf.reshape(x, [b * h * w, ci]) as tf.Tensor2D); // [co, ci]
+      const x2 = tf.reshape(x, [b * h * w, ci]) as tf.Tensor2D, dy2 = tf.reshape(dy, [b * h * w, co]) as tf.Tensor2D;
+      if (ci <= co) return tf.reshape(tf.matMul(tf.transpose(x2), dy2), [1, 1, ci, co]) as tf.Tensor4D; // [ci, co]
+      const r = tf.matMul(tf.transpose(dy2), x2); // [co, ci]
       return tf.reshape(tf.transpose(r), [1, 1, ci, co]) as tf.Tensor4D;
     }
     // pad only (never crop the big input): extra rows/columns just give extra outputs, cut below;
@@ -110,32 +117,6 @@ function flipFilter(filter: tf.Tensor4D): tf.Tensor4D {
   return tf.tensor4d(out, filter.shape);
 }
 
-/** Filter gradient of a depthwise conv (channel multiplier m). */
-export function depthwiseBackpropFilter(
-  x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, number, number, number],
-  strides: [number, number] | number, pad: Pad, dimRoundingMode?: 'floor' | 'round' | 'ceil',
-): tf.Tensor4D {
-  return tf.tidy(() => {
-    const [kh, kw, c, m] = filterShape;
-    const { padInfo, outH, outW, strideH, strideW } = padInfoOf(x.shape, filterShape, strides, pad, dimRoundingMode, true);
-    const [b] = x.shape;
-    const xp = padCrop(x, padInfo.top, Math.max(0, padInfo.bottom), padInfo.left, Math.max(0, padInfo.right));
-    const [, hp, wp] = xp.shape;
-    // [1, H, W, B·C]: channel index b·C + c
-    const xf = tf.reshape(tf.transpose(xp, [1, 2, 0, 3]), [1, hp, wp, b * c]);
-    const parts: tf.Tensor[] = [];
-    for (let q = 0; q < m; q++) {
-      // output channel c·m + q of dy pairs with input channel c
-      const dyq = m === 1 ? dy : tf.reshape(tf.slice(tf.reshape(dy, [b, outH, outW, c, m]), [0, 0, 0, 0, q], [-1, -1, -1, -1, 1]), [b, outH, outW, c]);
-      const f = tf.reshape(tf.transpose(dyq, [1, 2, 0, 3]), [outH, outW, b * c, 1]) as tf.Tensor4D;
-      let r = tf.depthwiseConv2d(xf as tf.Tensor4D, f, 1, 'valid', 'NHWC', [strideH, strideW]); // [1, ≥kh, ≥kw, B·C]
-      if (r.shape[1] !== kh || r.shape[2] !== kw) r = tf.slice(r, [0, 0, 0, 0], [-1, kh, kw, -1]);
-      parts.push(tf.sum(tf.reshape(r, [kh, kw, b, c]), 2)); // [kh, kw, c]
-    }
-    return tf.stack(parts, 3) as tf.Tensor4D;
-  });
-}
-
 /** Inserts stride-1 zeros between the spatial samples of an NHWC tensor. */
 function dilate(x: tf.Tensor4D, sh: number, sw: number): tf.Tensor4D {
   if (sh === 1 && sw === 1) return x;
@@ -174,6 +155,325 @@ export function depthwiseBackpropInput(
   });
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// Kernels written as plain loops over the tensors' memory (the wasm heap, or the cpu backend's
+// arrays): no copies, no transposes, one pass where the tf-op formulations above take several
+// full-size kernels each (wasm's Sum/Mean over NHWC's outer axes transpose the whole tensor first).
+
+interface WasmLike { typedArrayFromHeap(t: tf.TensorInfo): Float32Array; makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo }
+interface CpuLike { data: { get(id: unknown): { values?: unknown } }; makeTensorInfo(shape: number[], dtype: 'float32', values: Float32Array): tf.TensorInfo }
+
+/**
+ * Raw access to a backend's float32 tensors. On wasm, `alloc` may grow the heap and detach earlier
+ * views: allocate every output first, then take the views.
+ */
+class Raw {
+  private readonly wasm?: WasmLike;
+  private readonly cpu?: CpuLike;
+  constructor(backend: unknown) {
+    if (typeof (backend as WasmLike).typedArrayFromHeap === 'function') this.wasm = backend as WasmLike;
+    else this.cpu = backend as CpuLike;
+  }
+  alloc(shape: number[]): tf.TensorInfo {
+    if (this.wasm) return this.wasm.makeOutput(shape, 'float32');
+    return this.cpu!.makeTensorInfo(shape, 'float32', new Float32Array(shape.reduce((a, b) => a * b, 1)));
+  }
+  view(t: tf.TensorInfo): Float32Array {
+    if (t.dtype !== 'float32') throw new Error(`darkslim kernel: float32 tensor expected, got ${t.dtype}`);
+    if (this.wasm) return this.wasm.typedArrayFromHeap(t);
+    const v = this.cpu!.data.get(t.dataId).values;
+    return v instanceof Float32Array ? v : Float32Array.from(v as ArrayLike<number>);
+  }
+}
+
+const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** Kernel name of the fused training batch norm + activation (outputs y, batch mean, unbiased variance). */
+export const BN_ACT = 'DarkslimBnAct';
+/** Its gradient (outputs dx, dγ, dβ). */
+export const BN_ACT_GRAD = 'DarkslimBnActGrad';
+const BN_EPS = 0.00001;
+
+/** attrs: slope of the activation below 0 (leaky 0.1, relu 0), linear: no activation at all. */
+export interface BnActAttrs { slope: number; linear: boolean }
+
+/** Elements per block of the channel-strided loops below: a block stays in L1 while each channel
+ * runs over it with its own scalars in registers (no per-element channel index, no branches). */
+const BLOCK_ELEMS = 4096;
+function blockOf(C: number): number {
+  return Math.max(C, Math.floor(BLOCK_ELEMS / C) * C);
+}
+
+/**
+ * Batch norm in training mode (darknet: batch mean, unbiased variance, ε = 1e-5) + a piecewise-
+ * linear activation over an [..., C] tensor: one pass for Σx, Σx² (in doubles), one for y.
+ * act(z) = ½(1+s)·z + ½(1-s)·|z| (branch-free: a data-dependent branch mispredicts half the time),
+ * + 0 so that no -0 reaches the gradient's sign test.
+ */
+function bnActForward(backend: unknown, x: tf.TensorInfo, gamma: tf.TensorInfo, beta: tf.TensorInfo, attrs: BnActAttrs): tf.TensorInfo[] {
+  const C = x.shape[x.shape.length - 1];
+  const size = sizeOf(x.shape);
+  const n = size / C;
+  const r = new Raw(backend);
+  const yI = r.alloc(x.shape), mI = r.alloc([C]), vI = r.alloc([C]);
+  const xs = r.view(x), g = r.view(gamma), be = r.view(beta), y = r.view(yI), mo = r.view(mI), vo = r.view(vI);
+  const s = new Float64Array(C), ss = new Float64Array(C);
+  const BLK = blockOf(C);
+  for (let i0 = 0; i0 < size; i0 += BLK) {
+    const e = Math.min(size, i0 + BLK);
+    for (let c = 0; c < C; c++) {
+      let a1 = 0, a2 = 0;
+      for (let i = i0 + c; i < e; i += C) { const v = xs[i]; a1 += v; a2 += v * v; }
+      s[c] += a1; ss[c] += a2;
+    }
+  }
+  const a = new Float64Array(C), b = new Float64Array(C);
+  for (let c = 0; c < C; c++) {
+    const m = s[c] / n;
+    const v = Math.max(0, (ss[c] - s[c] * m) / Math.max(1, n - 1));
+    mo[c] = m; vo[c] = v;
+    a[c] = g[c] / Math.sqrt(v + BN_EPS);
+    b[c] = be[c] - m * a[c];
+  }
+  const k1 = attrs.linear ? 1 : (1 + attrs.slope) / 2, k2 = attrs.linear ? 0 : (1 - attrs.slope) / 2;
+  for (let i0 = 0; i0 < size; i0 += BLK) {
+    const e = Math.min(size, i0 + BLK);
+    for (let c = 0; c < C; c++) {
+      const ac = a[c], bc = b[c];
+      if (k2 === 0) for (let i = i0 + c; i < e; i += C) y[i] = xs[i] * ac + bc;
+      else for (let i = i0 + c; i < e; i += C) { const z = xs[i] * ac + bc; y[i] = k1 * z + k2 * Math.abs(z) + 0; }
+    }
+  }
+  return [yI, mI, vI];
+}
+
+/**
+ * Gradient of bnActForward from its input x and output y (act'(z) from y's sign bit, read as an
+ * int: y > 0 ⟺ bits > 0, branch-free as ((-bits) >>> 31)):
+ *   dz = dy·act'(z); dβ = Σdz; dγ = Σdz·x̂; dx = γ·inv·(dz - dβ/n - x̂·dγ/(n-1))
+ * (n-1: σ² is the unbiased estimate), dx computed as γ·inv·dz + P·x + Q per channel.
+ */
+function bnActBackward(backend: unknown, dy: tf.TensorInfo, x: tf.TensorInfo, yOut: tf.TensorInfo, gamma: tf.TensorInfo, mean: tf.TensorInfo, variance: tf.TensorInfo, attrs: BnActAttrs): tf.TensorInfo[] {
+  const C = x.shape[x.shape.length - 1];
+  const size = sizeOf(x.shape);
+  const n = size / C;
+  const r = new Raw(backend);
+  const dxI = r.alloc(x.shape), dgI = r.alloc([C]), dbI = r.alloc([C]);
+  const d = r.view(dy), xs = r.view(x), yf = r.view(yOut), g = r.view(gamma), mv = r.view(mean), vv = r.view(variance);
+  const dx = r.view(dxI), dgo = r.view(dgI), dbo = r.view(dbI);
+  const yb = new Int32Array(yf.buffer, yf.byteOffset, yf.length);
+  const linear = attrs.linear;
+  const slope = attrs.slope, k = 1 - slope;
+  const BLK = blockOf(C);
+  const sdz = new Float64Array(C), sdzx = new Float64Array(C);
+  for (let i0 = 0; i0 < size; i0 += BLK) {
+    const e = Math.min(size, i0 + BLK);
+    for (let c = 0; c < C; c++) {
+      let a1 = 0, a2 = 0;
+      if (linear) for (let i = i0 + c; i < e; i += C) { const dz = d[i]; a1 += dz; a2 += dz * xs[i]; }
+      else for (let i = i0 + c; i < e; i += C) { const dz = d[i] * (slope + k * ((-yb[i]) >>> 31)); a1 += dz; a2 += dz * xs[i]; }
+      sdz[c] += a1; sdzx[c] += a2;
+    }
+  }
+  const k1 = new Float64Array(C), P = new Float64Array(C), Q = new Float64Array(C);
+  for (let c = 0; c < C; c++) {
+    const inv = 1 / Math.sqrt(vv[c] + BN_EPS);
+    const dbeta = sdz[c];
+    const dgamma = inv * (sdzx[c] - mv[c] * sdz[c]);
+    dgo[c] = dgamma; dbo[c] = dbeta;
+    const kc = g[c] * inv;
+    const p = -kc * dgamma * inv / Math.max(1, n - 1);
+    k1[c] = kc; P[c] = p; Q[c] = -kc * dbeta / n - p * mv[c];
+  }
+  for (let i0 = 0; i0 < size; i0 += BLK) {
+    const e = Math.min(size, i0 + BLK);
+    for (let c = 0; c < C; c++) {
+      const kc = k1[c], pc = P[c], qc = Q[c];
+      if (linear) for (let i = i0 + c; i < e; i += C) dx[i] = kc * d[i] + pc * xs[i] + qc;
+      else for (let i = i0 + c; i < e; i += C) dx[i] = kc * d[i] * (slope + k * ((-yb[i]) >>> 31)) + pc * xs[i] + qc;
+    }
+  }
+  return [dxI, dgI, dbI];
+}
+
+interface ConvGeom {
+  B: number; H: number; W: number; C: number; M: number; kh: number; kw: number; Ho: number; Wo: number;
+  sh: number; sw: number; dh: number; dw: number; top: number; left: number;
+}
+
+function depthwiseGeom(xShape: number[], filterShape: number[], a: KernelAttrs): ConvGeom {
+  const info = tf.backend_util.computeConv2DInfo(xShape as [number, number, number, number], filterShape as [number, number, number, number], a.strides, a.dilations ?? 1, a.pad, a.dimRoundingMode, true, 'channelsLast');
+  return {
+    B: xShape[0], H: xShape[1], W: xShape[2], C: xShape[3], M: filterShape[3], kh: filterShape[0], kw: filterShape[1],
+    Ho: info.outHeight, Wo: info.outWidth, sh: info.strideHeight, sw: info.strideWidth, dh: info.dilationHeight, dw: info.dilationWidth,
+    top: info.padInfo.top, left: info.padInfo.left,
+  };
+}
+
+/** The output columns ow whose input column ow·s + kj·d - left lies inside [0, W). */
+function colRange(g: ConvGeom, kj: number): [number, number] {
+  const off = kj * g.dw - g.left;
+  const lo = Math.max(0, Math.ceil(-off / g.sw));
+  const hi = Math.min(g.Wo - 1, Math.floor((g.W - 1 - off) / g.sw));
+  return [lo, hi];
+}
+
+/**
+ * dW[ki,kj,c,q] = Σ_b,oh,ow x[b, oh·s+ki·d-top, ow·s+kj·d-left, c] · dy[b,oh,ow,c·M+q]
+ * Per (row, tap), each channel's dot product runs over the row in a local accumulator.
+ */
+function depthwiseFilterGradRaw(x: Float32Array, dy: Float32Array, out: Float32Array, g: ConvGeom): void {
+  const { B, H, W, C, M, kh, kw, Ho, Wo, sh, sw, dh, dw, top, left } = g;
+  const CM = C * M;
+  const acc = new Float64Array(kh * kw * CM);
+  const lo = new Int32Array(kw), hi = new Int32Array(kw);
+  for (let kj = 0; kj < kw; kj++) [lo[kj], hi[kj]] = colRange(g, kj);
+  const xStep = sw * C;
+  for (let b = 0; b < B; b++) for (let oh = 0; oh < Ho; oh++) {
+    const dyRow = (b * Ho + oh) * Wo;
+    for (let ki = 0; ki < kh; ki++) {
+      const ih = oh * sh + ki * dh - top;
+      if (ih < 0 || ih >= H) continue;
+      const xRow = (b * H + ih) * W;
+      for (let kj = 0; kj < kw; kj++) {
+        const cnt = hi[kj] - lo[kj] + 1;
+        if (cnt <= 0) continue;
+        const aBase = (ki * kw + kj) * CM;
+        const x0 = (xRow + lo[kj] * sw + kj * dw - left) * C;
+        const d0 = (dyRow + lo[kj]) * CM;
+        for (let c = 0; c < C; c++) {
+          for (let q = 0; q < M; q++) {
+            let s = 0;
+            for (let t = 0, xi = x0 + c, di = d0 + c * M + q; t < cnt; t++, xi += xStep, di += CM) s += x[xi] * dy[di];
+            acc[aBase + c * M + q] += s;
+          }
+        }
+      }
+    }
+  }
+  for (let i = 0; i < acc.length; i++) out[i] = acc[i];
+}
+
+/**
+ * depthwiseFilterGradRaw for the common 3×3, multiplier 1, undilated case: per output row, the
+ * three input rows are copied into zero-padded buffers (no bounds tests), then each channel runs
+ * once over the row with its nine tap sums in locals (one dy load feeds nine products).
+ */
+function depthwiseFilterGrad3x3(x: Float32Array, dy: Float32Array, out: Float32Array, g: ConvGeom): void {
+  const { B, H, W, C, Ho, Wo, sh, sw, top, left } = g;
+  const Wp = (Wo - 1) * sw + 3;
+  const r0 = new Float32Array(Wp * C), r1 = new Float32Array(Wp * C), r2 = new Float32Array(Wp * C);
+  const rows = [r0, r1, r2];
+  const acc = new Float64Array(9 * C);
+  // input columns that land inside the padded row: iw + left < Wp
+  const iwEnd = Math.min(W, Wp - left);
+  const C2 = 2 * C, step = sw * C;
+  for (let b = 0; b < B; b++) for (let oh = 0; oh < Ho; oh++) {
+    for (let ki = 0; ki < 3; ki++) {
+      const ih = oh * sh + ki - top;
+      const row = rows[ki];
+      if (ih < 0 || ih >= H) { row.fill(0); continue; }
+      const src = (b * H + ih) * W * C;
+      if (left > 0) row.fill(0, 0, left * C);
+      row.set(x.subarray(src, src + iwEnd * C), left * C);
+      if ((left + iwEnd) * C < row.length) row.fill(0, (left + iwEnd) * C);
+    }
+    const d0 = (b * Ho + oh) * Wo * C;
+    for (let c = 0; c < C; c++) {
+      let a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0, a8 = 0;
+      for (let ow = 0, p = c, di = d0 + c; ow < Wo; ow++, p += step, di += C) {
+        const d = dy[di];
+        a0 += r0[p] * d; a1 += r0[p + C] * d; a2 += r0[p + C2] * d;
+        a3 += r1[p] * d; a4 += r1[p + C] * d; a5 += r1[p + C2] * d;
+        a6 += r2[p] * d; a7 += r2[p + C] * d; a8 += r2[p + C2] * d;
+      }
+      acc[c] += a0; acc[C + c] += a1; acc[2 * C + c] += a2;
+      acc[3 * C + c] += a3; acc[4 * C + c] += a4; acc[5 * C + c] += a5;
+      acc[6 * C + c] += a6; acc[7 * C + c] += a7; acc[8 * C + c] += a8;
+    }
+  }
+  for (let i = 0; i < acc.length; i++) out[i] = acc[i];
+}
+
+/** dx[b,ih,iw,c] = Σ w[ki,kj,c,q] · dy[b,oh,ow,c·M+q] over the (oh, ow, ki, kj) that read x[b,ih,iw,c]. */
+function depthwiseInputGradRaw(w: Float32Array, dy: Float32Array, dx: Float32Array, g: ConvGeom): void {
+  const { B, H, W, C, M, kh, kw, Ho, Wo, sh, sw, dh, dw, top, left } = g;
+  const CM = C * M;
+  dx.fill(0);
+  const lo = new Int32Array(kw), hi = new Int32Array(kw);
+  for (let kj = 0; kj < kw; kj++) [lo[kj], hi[kj]] = colRange(g, kj);
+  const xStep = sw * C;
+  for (let b = 0; b < B; b++) for (let oh = 0; oh < Ho; oh++) {
+    const dyRow = (b * Ho + oh) * Wo;
+    for (let ki = 0; ki < kh; ki++) {
+      const ih = oh * sh + ki * dh - top;
+      if (ih < 0 || ih >= H) continue;
+      const xRow = (b * H + ih) * W;
+      for (let kj = 0; kj < kw; kj++) {
+        const cnt = hi[kj] - lo[kj] + 1;
+        if (cnt <= 0) continue;
+        const wBase = (ki * kw + kj) * CM;
+        const x0 = (xRow + lo[kj] * sw + kj * dw - left) * C;
+        const d0 = (dyRow + lo[kj]) * CM;
+        for (let c = 0; c < C; c++) {
+          for (let q = 0; q < M; q++) {
+            const wv = w[wBase + c * M + q];
+            for (let t = 0, xi = x0 + c, di = d0 + c * M + q; t < cnt; t++, xi += xStep, di += CM) dx[xi] += wv * dy[di];
+          }
+        }
+      }
+    }
+  }
+}
+
+/** dW[ci,co] of a 1×1 stride-1 conv = Σ_p x[p,ci]·dy[p,co], four pixels per pass over the accumulators. */
+function conv1x1FilterGradRaw(x: Float32Array, dy: Float32Array, out: Float32Array, P: number, ci: number, co: number): void {
+  const acc = new Float64Array(ci * co);
+  let p = 0;
+  for (; p + 4 <= P; p += 4) {
+    const x0 = p * ci, d0 = p * co;
+    for (let i = 0; i < ci; i++) {
+      const a0 = x[x0 + i], a1 = x[x0 + ci + i], a2 = x[x0 + 2 * ci + i], a3 = x[x0 + 3 * ci + i];
+      const ab = i * co;
+      for (let o = 0; o < co; o++) {
+        const d = d0 + o;
+        acc[ab + o] += a0 * dy[d] + a1 * dy[d + co] + a2 * dy[d + 2 * co] + a3 * dy[d + 3 * co];
+      }
+    }
+  }
+  for (; p < P; p++) {
+    for (let i = 0; i < ci; i++) {
+      const a0 = x[p * ci + i];
+      for (let o = 0; o < co; o++) acc[i * co + o] += a0 * dy[p * co + o];
+    }
+  }
+  for (let i = 0; i < acc.length; i++) out[i] = acc[i];
+}
+
+type KernelAttrs = {
+  strides: [number, number] | number; pad: Pad; dilations?: [number, number] | number; dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  filterShape: [number, number, number, number]; inputShape: [number, number, number, number];
+};
+
+/** Depthwise filter gradient kernel (any backend with raw float32 memory: wasm, cpu). */
+function depthwiseFilterGradKernel(backend: unknown, x: tf.TensorInfo, dy: tf.TensorInfo, a: KernelAttrs): tf.TensorInfo {
+  const g = depthwiseGeom(x.shape, a.filterShape, a);
+  const r = new Raw(backend);
+  const out = r.alloc(a.filterShape);
+  if (g.kh === 3 && g.kw === 3 && g.M === 1 && g.dh === 1 && g.dw === 1) depthwiseFilterGrad3x3(r.view(x), r.view(dy), r.view(out), g);
+  else depthwiseFilterGradRaw(r.view(x), r.view(dy), r.view(out), g);
+  return out;
+}
+
+function depthwiseInputGradKernel(backend: unknown, dy: tf.TensorInfo, filter: tf.TensorInfo, a: KernelAttrs): tf.TensorInfo {
+  const g = depthwiseGeom(a.inputShape, filter.shape, a);
+  const r = new Raw(backend);
+  const out = r.alloc(a.inputShape);
+  depthwiseInputGradRaw(r.view(filter), r.view(dy), r.view(out), g);
+  return out;
+}
+
 let registered = false;
 
 /** Registers the kernels for the wasm backend (idempotent). */
@@ -203,22 +503,65 @@ export function registerWasmGradKernels(): void {
       },
     });
   }
-  type A = { strides: [number, number] | number; pad: Pad; dimRoundingMode?: 'floor' | 'round' | 'ceil'; filterShape: [number, number, number, number]; inputShape: [number, number, number, number] };
   reg('Conv2DBackpropFilter', (inputs, attrs) => {
-    const a = attrs as unknown as A;
+    const a = attrs as unknown as KernelAttrs;
     return conv2dBackpropFilter(inputs.x as tf.Tensor4D, inputs.dy as tf.Tensor4D, a.filterShape, a.strides, a.pad, a.dimRoundingMode);
   });
   // wasm has Conv2DBackpropInput, but a naive one (4x slower than the forward conv): replace it
   reg('Conv2DBackpropInput', (inputs, attrs) => {
-    const a = attrs as unknown as A;
+    const a = attrs as unknown as KernelAttrs;
     return conv2dBackpropInput(a.inputShape, inputs.dy as tf.Tensor4D, inputs.filter as tf.Tensor4D, a.strides, a.pad, a.dimRoundingMode);
   }, true);
-  reg('DepthwiseConv2dNativeBackpropFilter', (inputs, attrs) => {
-    const a = attrs as unknown as A;
-    return depthwiseBackpropFilter(inputs.x as tf.Tensor4D, inputs.dy as tf.Tensor4D, a.filterShape, a.strides, a.pad, a.dimRoundingMode);
-  });
-  reg('DepthwiseConv2dNativeBackpropInput', (inputs, attrs) => {
-    const a = attrs as unknown as A;
-    return depthwiseBackpropInput(a.inputShape, inputs.dy as tf.Tensor4D, inputs.filter as tf.Tensor4D, a.strides, a.pad, a.dimRoundingMode);
-  });
+  registerRaw('wasm');
 }
+
+const rawRegistered = new Set<string>();
+
+/**
+ * Registers the plain-loop kernels for a backend with raw float32 memory (wasm, cpu): the fused
+ * training batch norm (+ its gradient), and on wasm the depthwise gradients it lacks.
+ */
+export function registerRaw(backendName: 'wasm' | 'cpu'): void {
+  if (rawRegistered.has(backendName)) return;
+  rawRegistered.add(backendName);
+  const reg = (kernelName: string, kernelFunc: tf.KernelFunc) => {
+    if (tf.getKernel(kernelName, backendName)) tf.unregisterKernel(kernelName, backendName);
+    tf.registerKernel({ kernelName, backendName, kernelFunc });
+  };
+  type T = tf.TensorInfo;
+  reg(BN_ACT, ({ inputs, backend, attrs }) => bnActForward(backend, inputs.x as T, inputs.gamma as T, inputs.beta as T, attrs as unknown as BnActAttrs));
+  reg(BN_ACT_GRAD, ({ inputs, backend, attrs }) => {
+    const i = inputs as Record<string, T>;
+    return bnActBackward(backend, i.dy, i.x, i.y, i.gamma, i.mean, i.variance, attrs as unknown as BnActAttrs);
+  });
+  if (!tf.getGradient(BN_ACT)) {
+    tf.registerGradient({
+      kernelName: BN_ACT, inputsToSave: ['x', 'gamma'], outputsToSave: [true, true, true],
+      gradFunc: (dys, saved, attrs) => {
+        const dy = Array.isArray(dys) ? dys[0] : dys;
+        const [x, gamma, y, mean, variance] = saved;
+        // computed once, here: the tape runs each returned closure inside its own tidy
+        const [dx, dgamma, dbeta] = tf.engine().runKernel(BN_ACT_GRAD, { dy, x, y, gamma, mean, variance }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+        return { x: () => dx, gamma: () => dgamma, beta: () => dbeta };
+      },
+    });
+  }
+  if (backendName === 'wasm') {
+    reg('DepthwiseConv2dNativeBackpropFilter', ({ inputs, backend, attrs }) => depthwiseFilterGradKernel(backend, inputs.x as T, inputs.dy as T, attrs as unknown as KernelAttrs));
+    reg('DepthwiseConv2dNativeBackpropInput', ({ inputs, backend, attrs }) => {
+      const a = attrs as unknown as KernelAttrs;
+      const f = inputs.filter as T;
+      const g = depthwiseGeom(a.inputShape, f.shape, a);
+      // stride 1: XNNPACK's depthwise conv of the padded dy with the flipped filter is ~4x faster than
+      // the loop; strided: the loop (the stride-dilated dy is mostly zeros)
+      if (g.sh === 1 && g.sw === 1 && g.dh === 1 && g.dw === 1 && g.M === 1) {
+        // (inputs are Tensors inside runKernel; returning a Tensor is what the engine expects too)
+        return depthwiseBackpropInput(a.inputShape, inputs.dy as tf.Tensor4D, f as tf.Tensor4D, a.strides, a.pad, a.dimRoundingMode) as unknown as T;
+      }
+      return depthwiseInputGradKernel(backend, inputs.dy as T, f, a);
+    });
+  }
+}
+
+/** Direct entry points for benchmarks and tests. */
+export const rawKernels = { depthwiseFilterGradRaw, depthwiseFilterGrad3x3, depthwiseInputGradRaw, conv1x1FilterGradRaw, depthwiseGeom };

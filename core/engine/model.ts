@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { ModelGraph, ModelWeights, LayerWeights, WeightsHeader } from '../darknet/types';
 import { networkSpec, type ConvSpec, type LayerSpec, type NetworkSpec, type YoloSpec } from '../onnx/layers';
 import { rng } from '../random';
+import { BN_ACT } from './kernels';
 export { rng } from '../random';
 
 const BN_EPS = 0.00001;
@@ -159,6 +160,16 @@ function slopeOf(act: string): number {
  * (the (n-1) because σ² is the unbiased 1/(n-1) estimate).
  */
 export function batchNormActTrain(c: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, act: string): { y: tf.Tensor4D; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+  if (tf.getKernel(BN_ACT, tf.getBackend())) {
+    // the same math as one plain-loop kernel with its own gradient (kernels.ts, wasm and cpu)
+    const [y, mean, variance] = tf.engine().runKernel(BN_ACT, { x: c, gamma, beta }, { slope: slopeOf(act), linear: act === 'linear' }) as tf.Tensor[];
+    return { y: y as tf.Tensor4D, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
+  }
+  return batchNormActTrainOps(c, gamma, beta, act);
+}
+
+/** batchNormActTrain in tf ops (backends without the fused kernel, e.g. tfjs-node; the tests' reference). */
+export function batchNormActTrainOps(c: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, act: string): { y: tf.Tensor4D; mean: tf.Tensor1D; variance: tf.Tensor1D } {
   const [b, h, w] = c.shape;
   const n = b * h * w;
   let mean: tf.Tensor1D | undefined, variance: tf.Tensor1D | undefined;

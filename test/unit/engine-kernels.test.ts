@@ -1,9 +1,11 @@
-// The wasm gradient kernels (core/engine/kernels.ts) against the cpu backend's own gradients.
+// The wasm gradient kernels (core/engine/kernels.ts) against the cpu backend's own gradients, and
+// the fused training batch norm kernel against the same math in tf ops.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { selectBackend } from '../../core/engine/backend';
+import { batchNormActTrain, batchNormActTrainOps } from '../../core/engine/model';
 
 function rand(shape: number[], seed: number): Float32Array {
   let s = seed >>> 0;
@@ -13,7 +15,9 @@ function rand(shape: number[], seed: number): Float32Array {
   return out;
 }
 
-interface Case { name: string; x: number[]; f: number[]; stride: number; pad: 'same' | 'valid' | number; depthwise: boolean }
+type Explicit = [[number, number], [number, number], [number, number], [number, number]];
+interface Case { name: string; x: number[]; f: number[]; stride: number; pad: 'same' | 'valid' | number | Explicit; depthwise: boolean }
+const pad1: Explicit = [[0, 0], [1, 1], [1, 1], [0, 0]];
 
 const cases: Case[] = [
   { name: 'conv 3x3 s1 same', x: [2, 9, 7, 3], f: [3, 3, 3, 4], stride: 1, pad: 'same', depthwise: false },
@@ -25,6 +29,16 @@ const cases: Case[] = [
   { name: 'depthwise 3x3 s2 same', x: [3, 9, 10, 4], f: [3, 3, 4, 1], stride: 2, pad: 'same', depthwise: true },
   { name: 'depthwise 3x3 s2 valid', x: [2, 10, 9, 3], f: [3, 3, 3, 1], stride: 2, pad: 'valid', depthwise: true },
   { name: 'depthwise 3x3 multiplier 2', x: [2, 7, 7, 3], f: [3, 3, 3, 2], stride: 1, pad: 'same', depthwise: true },
+  // the model's explicit padding (model.ts), the 3x3 fast path with several channels and images
+  { name: 'depthwise 3x3 s1 pad 1, 4 images', x: [4, 9, 11, 8], f: [3, 3, 8, 1], stride: 1, pad: pad1, depthwise: true },
+  { name: 'depthwise 3x3 s2 pad 1, even size', x: [3, 12, 10, 6], f: [3, 3, 6, 1], stride: 2, pad: pad1, depthwise: true },
+  { name: 'depthwise 3x3 s2 pad 1, odd size', x: [2, 11, 9, 5], f: [3, 3, 5, 1], stride: 2, pad: pad1, depthwise: true },
+  { name: 'depthwise 3x3 s1 valid', x: [2, 7, 8, 4], f: [3, 3, 4, 1], stride: 1, pad: 'valid', depthwise: true },
+  { name: 'depthwise 5x5 s1 pad 2', x: [2, 8, 9, 7], f: [5, 5, 7, 1], stride: 1, pad: 2, depthwise: true },
+  { name: 'depthwise 5x5 s2 pad 2', x: [2, 9, 9, 3], f: [5, 5, 3, 1], stride: 2, pad: 2, depthwise: true },
+  // 1x1 filter gradient: both operand orders (fewer input or fewer output channels)
+  { name: 'conv 1x1 fewer inputs', x: [3, 6, 5, 2], f: [1, 1, 2, 7], stride: 1, pad: 'valid', depthwise: false },
+  { name: 'conv 1x1 fewer outputs', x: [3, 6, 5, 9], f: [1, 1, 9, 3], stride: 1, pad: 'valid', depthwise: false },
 ];
 
 function grads(c: Case): [Float32Array, Float32Array] {
@@ -33,8 +47,8 @@ function grads(c: Case): [Float32Array, Float32Array] {
     const f = tf.tensor4d(rand(c.f, 2), c.f as [number, number, number, number]);
     const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => {
       const y = c.depthwise
-        ? tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad)
-        : tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad);
+        ? tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad as 'same')
+        : tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad as 'same');
       // a non-uniform upstream gradient
       return tf.sum(tf.mul(y, tf.sin(tf.reshape(tf.range(0, y.size), y.shape))));
     });
@@ -60,5 +74,49 @@ test('wasm conv/depthwise gradient kernels equal the cpu backend', async () => {
     const [gx, gf] = grads(c);
     assert.ok(maxRel(gx, ref[i][0]) < 1e-5, `${c.name}: input gradient off by ${maxRel(gx, ref[i][0])}`);
     assert.ok(maxRel(gf, ref[i][1]) < 1e-5, `${c.name}: filter gradient off by ${maxRel(gf, ref[i][1])}`);
+  });
+});
+
+const bnCases: { shape: [number, number, number, number]; act: string }[] = [
+  { shape: [3, 5, 4, 6], act: 'leaky' },
+  { shape: [2, 7, 3, 5], act: 'linear' },
+  { shape: [4, 3, 5, 3], act: 'relu' },
+  { shape: [2, 1, 3, 4], act: 'leaky' }, // few values per channel (n = 6)
+];
+
+/** y, batch mean, variance and the gradients (x, γ, β) of a BN+activation under a non-uniform dy. */
+function bnRun(fn: typeof batchNormActTrain, shape: [number, number, number, number], act: string, seed: number): Float32Array[] {
+  return tf.tidy(() => {
+    const C = shape[3];
+    // an offset and a scale per channel, so that mean and variance are not trivial
+    const x = tf.add(tf.mul(tf.tensor4d(rand(shape, seed), shape), tf.linspace(0.5, 3, C)), tf.linspace(-1, 2, C)) as tf.Tensor4D;
+    const gamma = tf.tensor1d(rand([C], seed + 1).map((v) => v + 0.7));
+    const beta = tf.tensor1d(rand([C], seed + 2));
+    const w = tf.sin(tf.reshape(tf.range(0, x.size), shape));
+    let stats: Float32Array[] = [];
+    const g = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => {
+      const r = fn(a as tf.Tensor4D, b as tf.Tensor1D, c as tf.Tensor1D, act);
+      stats = [r.y.dataSync() as Float32Array, r.mean.dataSync() as Float32Array, r.variance.dataSync() as Float32Array];
+      return tf.sum(tf.mul(r.y, w));
+    });
+    const [gx, gg, gb] = g([x, gamma, beta]);
+    return [...stats, gx.dataSync() as Float32Array, gg.dataSync() as Float32Array, gb.dataSync() as Float32Array];
+  });
+}
+
+test('fused batch norm + activation kernel equals the tf-op formulation (wasm and cpu)', async () => {
+  await selectBackend('cpu');
+  const ref = bnCases.map((c, i) => bnRun(batchNormActTrainOps, c.shape, c.act, 10 + i));
+  const cpuKernel = bnCases.map((c, i) => bnRun(batchNormActTrain, c.shape, c.act, 10 + i));
+  await selectBackend('wasm');
+  const wasmKernel = bnCases.map((c, i) => bnRun(batchNormActTrain, c.shape, c.act, 10 + i));
+  const names = ['y', 'mean', 'variance', 'dx', 'dgamma', 'dbeta'];
+  bnCases.forEach((c, i) => {
+    for (const [label, got] of [['cpu', cpuKernel[i]], ['wasm', wasmKernel[i]]] as const) {
+      got.forEach((a, k) => {
+        const e = maxRel(a, ref[i][k]);
+        assert.ok(e < 2e-5, `${label} ${c.act} ${c.shape}: ${names[k]} off by ${e}`);
+      });
+    }
   });
 });
