@@ -6,6 +6,9 @@
 //              recomputed each epoch) get λ·0.01 and the rest keep λ — the channels that will be kept
 //              recover, the rest keep being pushed to zero (coldlarry/YOLOv3-complete-pruning's
 //              "local" sparsity).
+// `switchAt` moves the half-way point: topk with switchAt 0 pushes only the channels below the top-k
+// from the first iteration, so the kept channels never shrink (the demo's schedule: a short stage
+// with λ on every channel first shrinks the kept ones too, and the model cannot recover in time).
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelGraph } from '../darknet/types';
 import { candidatePrunableConvs } from '../darknet/weights';
@@ -19,6 +22,9 @@ export interface SparsityOptions {
   schedule: SparsitySchedule;
   /** topk: fraction of channels protected after half of training. Default 0.3. */
   topk?: number;
+  /** decay/topk: fraction of training after which the late phase starts. Default 0.5 (the repos'
+   *  "after 50% of epochs"); 0 gives topk's local sparsity from the first epoch. */
+  switchAt?: number;
 }
 
 /** For each conv with BN, a 0/1 mask of the channels whose γ is prunable (decides a prunable group). */
@@ -54,7 +60,7 @@ export class SparsityRegularizer {
   /** Recomputes the per-channel λ for `progress` (0..1 of training). Call at each epoch start. */
   update(progress: number): void {
     const { lambda, schedule } = this.opts;
-    const late = progress >= 0.5;
+    const late = progress >= (this.opts.switchAt ?? 0.5);
     this.factors.clear();
     if (schedule === 'topk' && late) {
       const all: number[] = [];

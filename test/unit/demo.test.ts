@@ -40,6 +40,12 @@ test('demo --quick runs every stage and writes a valid report', { timeout: 240_0
     assert.match(md, /\| baseline \|/);
     assert.match(md, /## Targets/);
     assert.match(demoTable(report), /pruned \+ fine-tuned/);
+    // CPU time per training stage (the load-independent budget) and the load average of the run
+    assert.deepEqual(report.training.map((t) => t.stage), ['baseline', 'sparsity', 'finetune']);
+    for (const t of report.training) assert.ok(t.cpuSeconds! > 0 && t.imagesPerCpuSecond! > 0, `${t.stage}: CPU seconds`);
+    assert.ok(report.cpuSeconds! >= report.training.reduce((a, t) => a + t.cpuSeconds!, 0) - 0.5);
+    assert.ok(report.loadAverage!.start >= 0 && report.loadAverage!.end >= 0);
+    assert.match(md, /CPU seconds/);
     // every training stage reported through the events
     for (const task of ['train', 'sparsity', 'finetune']) assert.ok(events.some((e) => e.task === task && e.type === 'done'), `${task} done event`);
     assert.ok(events.some((e) => e.task === 'demo' && e.type === 'done'));
