@@ -25,6 +25,8 @@ const entries = [
   { in: 'core/pipeline/worker.ts', out: 'dist/worker.js' },
   // image decoding helper threads of core/onnx/prefetch.ts, loaded from beside the bundles
   { in: 'core/onnx/decode-worker.ts', out: 'dist/decode-worker.js' },
+  // data-parallel training threads of core/engine/parallel.ts (train --workers N), likewise
+  { in: 'core/engine/parallel-worker.ts', out: 'dist/parallel-worker.js' },
 ];
 
 const browser = [

@@ -1,5 +1,6 @@
 // darkslim train: YOLO training, sparsity training (--sparsity) and fine-tuning (--weights of a
 // pruned model) with the tfjs engine. --json streams the task events as JSON lines.
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseBackendChoice } from '../../core/engine/backend';
 import { train, type TrainOptions } from '../../core/engine/trainer';
@@ -8,7 +9,11 @@ import { eventToJsonLine, type TaskEvent } from '../../core/pipeline/events';
 import { flagNumber, flagString, parseArgs, UsageError } from '../args';
 import type { Command } from '../command';
 
-export const DEFAULT_MODEL_CFG = resolve(__dirname, '..', '..', 'core', 'engine', 'models', 'darkslim-tiny.cfg');
+/** core/engine/models/darkslim-tiny.cfg from the sources (cli/commands/) or from the bundle (dist/cli.js). */
+export const DEFAULT_MODEL_CFG = [
+  resolve(__dirname, '..', '..', 'core', 'engine', 'models', 'darkslim-tiny.cfg'),
+  resolve(__dirname, '..', 'core', 'engine', 'models', 'darkslim-tiny.cfg'),
+].find((p) => existsSync(p)) ?? resolve(__dirname, '..', '..', 'core', 'engine', 'models', 'darkslim-tiny.cfg');
 
 const USAGE = `Usage: darkslim train <cfg> --data <.data> [options]
 
@@ -31,6 +36,8 @@ Options:
   --no-augment           no jitter/flip/HSV augmentation
   --backend B            auto (default) | tensorflow | wasm | cpu
   --seed N               random seed (default 1)
+  --workers N            data parallel: split each mini-batch over N worker threads (wasm backend
+                         each; default 1 = in this thread); not with distillation
   --out DIR              output folder (default ./train-out)
   --json                 stream JSON-lines events on stdout`;
 
@@ -41,7 +48,7 @@ export const trainCommand: Command = {
   async run(argv) {
     const args = parseArgs(argv, {
       booleans: ['json', 'resume', 'no-augment', 'finetune'],
-      values: ['data', 'weights', 'epochs', 'batch', 'subdivisions', 'lr', 'sparsity', 'sparsity-schedule', 'topk', 'eval-every', 'backend', 'seed', 'out'],
+      values: ['data', 'weights', 'epochs', 'batch', 'subdivisions', 'lr', 'sparsity', 'sparsity-schedule', 'topk', 'eval-every', 'backend', 'seed', 'out', 'workers'],
     });
     const [cfgArg, ...extra] = args.positional;
     if (!cfgArg) throw new UsageError('missing <cfg>');
@@ -54,6 +61,8 @@ export const trainCommand: Command = {
     const lambda = flagNumber(args, 'sparsity', 0);
     let backend;
     try { backend = parseBackendChoice(flagString(args, 'backend')); } catch (e) { throw new UsageError((e as Error).message); }
+    const workers = flagString(args, 'workers') !== undefined ? flagNumber(args, 'workers', 1) : undefined;
+    if (workers !== undefined && (!Number.isInteger(workers) || workers < 1)) throw new UsageError(`--workers must be a whole number >= 1 (got ${flagString(args, 'workers')})`);
     const json = args.flags.has('json');
     const controller = new AbortController();
     const onSignal = () => {
@@ -68,7 +77,7 @@ export const trainCommand: Command = {
       epochs: num('epochs'), batch: num('batch'), subdivisions: num('subdivisions'), learningRate: num('lr'),
       sparsity: lambda > 0 ? { lambda, schedule, topk: num('topk') } : undefined,
       evalEvery: num('eval-every'), resume: args.flags.has('resume'), augment: !args.flags.has('no-augment'),
-      backend, seed: num('seed'), task: args.flags.has('finetune') ? 'finetune' : undefined,
+      backend, seed: num('seed'), workers, task: args.flags.has('finetune') ? 'finetune' : undefined,
       signal: controller.signal,
       onEvent: json ? (e) => process.stdout.write(eventToJsonLine(e)) : humanReporter(),
     };

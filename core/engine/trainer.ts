@@ -407,7 +407,7 @@ async function trainInner(opts: TrainOptions, emit: ReturnType<typeof emitterFor
   let firstDistill: DistillParts | undefined, lastDistill: DistillParts | undefined;
   let lastMap: number | undefined;
   let trainedImages = 0;
-  const tTrain = Date.now();
+  let tTrain = Date.now();
 
   const saveCheckpoint = (epoch: number): void => {
     const w = model.toWeights(seen);
@@ -469,6 +469,8 @@ async function trainInner(opts: TrainOptions, emit: ReturnType<typeof emitterFor
       const parBackend = opts.backend && opts.backend !== 'auto' ? opts.backend : 'wasm';
       par = await DataParallel.create({ cfgText, workers, backend: parBackend, workerScript: opts.workerScript });
       emit({ type: 'log', level: 'info', message: `data parallel: ${par.size} worker threads, backend ${par.backend}` });
+      // images/s counts training, not the workers' start (as it leaves out loading the eval images)
+      tTrain = Date.now();
     }
 
     while (iteration < maxBatches) {

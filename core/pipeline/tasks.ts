@@ -53,6 +53,8 @@ export interface TrainArgs extends ModelArgs {
   backend?: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
   evalEvery?: number;
   resume?: boolean;
+  /** Data-parallel worker threads (default 1: in the task's thread). */
+  workers?: number;
 }
 export interface RedundancyArgs extends ModelArgs { out: string }
 
@@ -413,7 +415,7 @@ async function runTrain(args: TrainArgs, emit: Emit, signal: AbortSignal, finetu
     cfg: args.cfg, data: args.data, weights: args.weights, outDir,
     epochs: args.epochs, batch: args.batch, evalEvery: args.evalEvery, resume: args.resume,
     sparsity: lambda > 0 ? { lambda, schedule: args.schedule ?? 'constant' } : undefined,
-    backend: args.backend, task: finetune ? 'finetune' : undefined, signal,
+    backend: args.backend, workers: args.workers, task: finetune ? 'finetune' : undefined, signal,
     onEvent: (e) => {
       const { task: _t, time: _time, ...payload } = e;
       forward(payload as EventPayload);
