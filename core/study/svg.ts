@@ -40,10 +40,10 @@ function num(v: number): string {
 /** A chart as a group of width × height at (x, y). */
 export function barChartGroup(o: BarChartOptions, x = 0, y = 0): string {
   const W = o.width ?? 640, H = o.height ?? 380;
-  // room on the left for the first category's slanted label (about 5.6 px a character at 11 px)
+  // room on the left for the first category's slanted label (about 6.5 px a character at 11 px in common renderers)
   const longest = Math.max(0, ...o.categories.map((c) => Math.min(c.length, 38)));
   const firstHalf = (W - 80) / Math.max(1, o.categories.length) / 2;
-  const left = Math.round(Math.max(64, longest * 5.6 * 0.87 - firstHalf + 12)), right = 16, top = 40, bottom = 130;
+  const left = Math.round(Math.max(64, longest * 6.5 * 0.87 - firstHalf + 12)), right = 16, top = 40, bottom = 130;
   const pw = W - left - right, ph = H - top - bottom;
   const all = o.series.flatMap((s) => s.values.filter((v): v is number => v !== null && Number.isFinite(v)));
   const maxV = Math.max(0, ...all);
