@@ -1,19 +1,13 @@
 // darkslim train: YOLO training, sparsity training (--sparsity) and fine-tuning (--weights of a
 // pruned model) with the tfjs engine. --json streams the task events as JSON lines.
-import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseBackendChoice } from '../../core/engine/backend';
+import { DEFAULT_MODEL_CFG } from '../../core/engine/default-model';
 import { train, type TrainOptions } from '../../core/engine/trainer';
 import type { SparsitySchedule } from '../../core/engine/sparsity';
 import { eventToJsonLine, type TaskEvent } from '../../core/pipeline/events';
 import { flagNumber, flagString, parseArgs, UsageError } from '../args';
 import type { Command } from '../command';
-
-/** core/engine/models/darkslim-tiny.cfg from the sources (cli/commands/) or from the bundle (dist/cli.js). */
-export const DEFAULT_MODEL_CFG = [
-  resolve(__dirname, '..', '..', 'core', 'engine', 'models', 'darkslim-tiny.cfg'),
-  resolve(__dirname, '..', 'core', 'engine', 'models', 'darkslim-tiny.cfg'),
-].find((p) => existsSync(p)) ?? resolve(__dirname, '..', '..', 'core', 'engine', 'models', 'darkslim-tiny.cfg');
 
 const USAGE = `Usage: darkslim train <cfg> --data <.data> [options]
 

@@ -19,6 +19,7 @@ import type { ModelGraph, ModelWeights } from '../darknet/types';
 import { loadDataset } from '../data/dataset';
 import { generateSyntheticDataset } from '../data/synthetic';
 import type { BackendChoice } from '../engine/backend';
+import { DEFAULT_MODEL_CFG } from '../engine/default-model';
 import { prunableGammaMasks } from '../engine/sparsity';
 import { train, type TrainResult } from '../engine/trainer';
 import { benchModel } from '../onnx/bench';
@@ -28,12 +29,8 @@ import { exportOnnx } from '../onnx/export';
 import { buildChannelGroups, percentLimit, pruneModel, prunedWeightsBytes } from '../prune';
 import { emitterFor, type EventSink } from './events';
 
-/** core/engine/models/darkslim-tiny.cfg, from the sources (tsx) or beside a bundle in dist/. */
-export const DEMO_MODEL_CFG = [
-  resolve(__dirname, '..', 'engine', 'models', 'darkslim-tiny.cfg'),
-  resolve(__dirname, '..', 'core', 'engine', 'models', 'darkslim-tiny.cfg'),
-  resolve(process.cwd(), 'core', 'engine', 'models', 'darkslim-tiny.cfg'),
-].find((p) => existsSync(p)) ?? resolve(__dirname, '..', 'engine', 'models', 'darkslim-tiny.cfg');
+/** The demo's model: Darkslim's default detector (core/engine/models/darkslim-tiny.cfg). */
+export const DEMO_MODEL_CFG = DEFAULT_MODEL_CFG;
 
 /** What the demo measures and the targets it checks (the acceptance numbers of the method). */
 export const DEMO_TARGETS = {
