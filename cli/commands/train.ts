@@ -24,6 +24,8 @@ Options:
   --sparsity L           sparsity training: add L*sign(gamma) to the BN scales' gradients
   --sparsity-schedule S  constant (default) | decay (x0.01 after half) | topk (protect the top-k%)
   --topk F               fraction protected by --sparsity-schedule topk (default 0.3)
+  --switch-at F          decay/topk: fraction of training before the late phase (default 0.5; topk
+                         with 0 pushes only the channels below the top-k from the start)
   --eval-every N         mAP@0.5 on the validation list every N epochs (0: at the end only; default 1)
   --finetune             label the task as fine-tuning (events/dashboard)
   --resume               continue from <out>/<name>_state.json and <name>_last.weights
@@ -42,7 +44,7 @@ export const trainCommand: Command = {
   async run(argv) {
     const args = parseArgs(argv, {
       booleans: ['json', 'resume', 'no-augment', 'finetune'],
-      values: ['data', 'weights', 'epochs', 'batch', 'subdivisions', 'lr', 'sparsity', 'sparsity-schedule', 'topk', 'eval-every', 'backend', 'seed', 'out', 'workers'],
+      values: ['data', 'weights', 'epochs', 'batch', 'subdivisions', 'lr', 'sparsity', 'sparsity-schedule', 'topk', 'switch-at', 'eval-every', 'backend', 'seed', 'out', 'workers'],
     });
     const [cfgArg, ...extra] = args.positional;
     if (!cfgArg) throw new UsageError('missing <cfg>');
@@ -53,6 +55,8 @@ export const trainCommand: Command = {
     const schedule = (flagString(args, 'sparsity-schedule') ?? 'constant') as SparsitySchedule;
     if (!['constant', 'decay', 'topk'].includes(schedule)) throw new UsageError(`--sparsity-schedule must be constant, decay or topk (got "${schedule}")`);
     const lambda = flagNumber(args, 'sparsity', 0);
+    const switchAt = flagString(args, 'switch-at') !== undefined ? flagNumber(args, 'switch-at', 0.5) : undefined;
+    if (switchAt !== undefined && !(switchAt >= 0 && switchAt <= 1)) throw new UsageError(`--switch-at must be between 0 and 1 (got ${flagString(args, 'switch-at')})`);
     let backend;
     try { backend = parseBackendChoice(flagString(args, 'backend')); } catch (e) { throw new UsageError((e as Error).message); }
     const workers = flagString(args, 'workers') !== undefined ? flagNumber(args, 'workers', 1) : undefined;
@@ -69,7 +73,7 @@ export const trainCommand: Command = {
     const opts: TrainOptions = {
       cfg, data, weights: flagString(args, 'weights'), outDir: flagString(args, 'out') ?? 'train-out',
       epochs: num('epochs'), batch: num('batch'), subdivisions: num('subdivisions'), learningRate: num('lr'),
-      sparsity: lambda > 0 ? { lambda, schedule, topk: num('topk') } : undefined,
+      sparsity: lambda > 0 ? { lambda, schedule, topk: num('topk'), switchAt } : undefined,
       evalEvery: num('eval-every'), resume: args.flags.has('resume'), augment: !args.flags.has('no-augment'),
       backend, seed: num('seed'), workers, task: args.flags.has('finetune') ? 'finetune' : undefined,
       signal: controller.signal,
