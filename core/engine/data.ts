@@ -5,6 +5,8 @@
 //   jitter: random crop of ±jitter·(w,h) on each side (outside the image: grey), resized to the
 //           network; flip: horizontal mirror with p=.5; hue/saturation/exposure: HSV shifts
 //           (hue ±hue, saturation and value scaled by rand_scale: ×[1,s] or ÷[1,s]).
+//   letter_box=1: the crop is widened on the image's short side to the network's aspect (grey
+//           bars), so objects keep their proportions, as at inference with letter_box.
 //   Boxes follow the crop and flip, are clipped to the image and dropped below 1 pixel.
 import sharp from 'sharp';
 import { SectionOptions } from '../darknet/options';
@@ -126,6 +128,18 @@ export class TrainLoader {
     let pleft = Math.round(this.uniform(-dw, dw)), pright = Math.round(this.uniform(-dw, dw));
     let ptop = Math.round(this.uniform(-dh, dh)), pbot = Math.round(this.uniform(-dh, dh));
     if (aug.jitter === 0) pleft = pright = ptop = pbot = 0;
+    if (aug.letterBox) {
+      // letter_box=1: widen the crop on the short side (grey beyond the image) so that it has the
+      // network's aspect and the image is not stretched, as darknet's load_data_detection does.
+      const netAr = netW / netH;
+      if (ow / oh / netAr > 1) {
+        const delta = (ow / netAr - oh) / 2;
+        ptop = Math.trunc(ptop - delta); pbot = Math.trunc(pbot - delta);
+      } else {
+        const delta = (oh * netAr - ow) / 2;
+        pleft = Math.trunc(pleft - delta); pright = Math.trunc(pright - delta);
+      }
+    }
     let sw = ow - pleft - pright, sh = oh - ptop - pbot;
     if (sw < 2) { pleft = 0; sw = ow; }
     if (sh < 2) { ptop = 0; sh = oh; }
