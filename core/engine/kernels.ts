@@ -547,6 +547,7 @@ export function registerRaw(backendName: 'wasm' | 'cpu'): void {
     });
   }
   if (backendName === 'wasm') {
+    reg('MaxPoolGrad', ({ inputs, backend, attrs }) => maxPoolGradKernel(backend, inputs.dy as T, inputs.input as T, attrs as unknown as PoolAttrs));
     reg('DepthwiseConv2dNativeBackpropFilter', ({ inputs, backend, attrs }) => depthwiseFilterGradKernel(backend, inputs.x as T, inputs.dy as T, attrs as unknown as KernelAttrs));
     reg('DepthwiseConv2dNativeBackpropInput', ({ inputs, backend, attrs }) => {
       const a = attrs as unknown as KernelAttrs;
@@ -561,6 +562,48 @@ export function registerRaw(backendName: 'wasm' | 'cpu'): void {
       return depthwiseInputGradKernel(backend, inputs.dy as T, f, a);
     });
   }
+}
+
+interface PoolAttrs { filterSize: [number, number] | number; strides: [number, number] | number; pad: 'valid' | 'same' | number; dimRoundingMode?: 'floor' | 'round' | 'ceil' }
+
+/**
+ * Max pooling's gradient: each output's dy goes to the first largest input of its window (the cpu
+ * backend's rule), summed where windows overlap. Replaces tfjs-backend-wasm 4.22's MaxPoolGrad,
+ * whose gradients differ from the cpu backend's and from finite differences in training (stride
+ * 1 windows, and darknet's size-2 stride-2 maxpool inside a network: test/unit/engine-loss.test.ts).
+ */
+function maxPoolGradKernel(backend: unknown, dy: tf.TensorInfo, x: tf.TensorInfo, a: PoolAttrs): tf.TensorInfo {
+  const info = tf.backend_util.computePool2DInfo(x.shape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
+  const raw = new Raw(backend);
+  const out = raw.alloc(x.shape);
+  const dx = raw.view(out), xv = raw.view(x), g = raw.view(dy);
+  dx.fill(0);
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: Ho, outWidth: Wo, strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw } = info;
+  const top = info.padInfo.top, left = info.padInfo.left;
+  for (let b = 0; b < B; b++) {
+    for (let oy = 0; oy < Ho; oy++) {
+      const y0 = oy * sh - top;
+      for (let ox = 0; ox < Wo; ox++) {
+        const x0 = ox * sw - left;
+        const go = ((b * Ho + oy) * Wo + ox) * C;
+        for (let c = 0; c < C; c++) {
+          let best = -Infinity, at = -1;
+          for (let ky = 0; ky < fh; ky++) {
+            const yy = y0 + ky;
+            if (yy < 0 || yy >= H) continue;
+            for (let kx = 0; kx < fw; kx++) {
+              const xx = x0 + kx;
+              if (xx < 0 || xx >= W) continue;
+              const k = ((b * H + yy) * W + xx) * C + c;
+              if (xv[k] > best || at < 0) { best = xv[k]; at = k; }
+            }
+          }
+          if (at >= 0) dx[at] += g[go + c];
+        }
+      }
+    }
+  }
+  return out;
 }
 
 /** Direct entry points for benchmarks and tests. */

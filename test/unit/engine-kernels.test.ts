@@ -77,6 +77,36 @@ test('wasm conv/depthwise gradient kernels equal the cpu backend', async () => {
   });
 });
 
+// darknet's maxpool as the model builds it: pad with -1e30 (size-1 in total, more at the end), then
+// a 'valid' max pool; stride 1 windows overlap (yolov3-tiny's last maxpool, SPP's 5/9/13)
+const poolCases = [
+  { x: [2, 12, 12, 6], size: 2, stride: 2 }, { x: [2, 13, 11, 4], size: 2, stride: 1 },
+  { x: [2, 9, 9, 5], size: 5, stride: 1 }, { x: [1, 10, 8, 3], size: 3, stride: 2 },
+];
+
+function poolGrad(c: (typeof poolCases)[number]): Float32Array {
+  return tf.tidy(() => {
+    const x = tf.tensor4d(rand(c.x, 7), c.x as [number, number, number, number]);
+    const g = tf.grad((a: tf.Tensor) => {
+      const p = c.size - 1, b = Math.floor(p / 2);
+      const xp = tf.pad(a, [[0, 0], [b, p - b], [b, p - b], [0, 0]], -1e30) as tf.Tensor4D;
+      const y = tf.maxPool(xp, [c.size, c.size], [c.stride, c.stride], 'valid');
+      return tf.sum(tf.mul(y, tf.sin(tf.reshape(tf.range(0, y.size), y.shape))));
+    });
+    return g(x).dataSync() as Float32Array;
+  });
+}
+
+test('wasm max-pool gradient equals the cpu backend (overlapping windows included)', async () => {
+  await selectBackend('cpu');
+  const ref = poolCases.map(poolGrad);
+  await selectBackend('wasm');
+  poolCases.forEach((c, i) => {
+    const g = poolGrad(c);
+    assert.ok(maxRel(g, ref[i]) < 1e-6, `maxpool ${c.size}/${c.stride} on ${c.x.join('x')}: gradient off by ${maxRel(g, ref[i])}`);
+  });
+});
+
 const bnCases: { shape: [number, number, number, number]; act: string }[] = [
   { shape: [3, 5, 4, 6], act: 'leaky' },
   { shape: [2, 7, 3, 5], act: 'linear' },
