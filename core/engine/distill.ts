@@ -212,7 +212,7 @@ export interface DistillNetSpec {
   netW: number;
   netH: number;
   channels: number;
-  heads: { index: number; classes: number; anchors: number[]; in: readonly number[] }[];
+  heads: { index: number; classes: number; anchors: number[]; in: readonly number[]; newCoords?: boolean }[];
 }
 
 /**
@@ -232,6 +232,8 @@ export function checkDistillPair(teacher: DistillNetSpec, student: DistillNetSpe
     const where = `[yolo] head ${k + 1} (teacher layer ${th.index}, student layer ${sh.index})`;
     if (th.classes !== sh.classes) throw new Error(`distillation: ${where}: the teacher has classes=${th.classes}, the student classes=${sh.classes}`);
     if (th.anchors.join(',') !== sh.anchors.join(',')) throw new Error(`distillation: ${where}: the teacher's anchors (mask order) are ${th.anchors.join(',')}, the student's ${sh.anchors.join(',')}`);
+    // the distillation terms read head outputs as logits; new_coords heads hold probabilities
+    if (th.newCoords || sh.newCoords) throw new Error(`distillation: ${where}: new_coords=1 heads (the ${th.newCoords ? 'teacher' : 'student'}'s) are not supported yet: their outputs are probabilities, not logits`);
     if (th.in[1] !== sh.in[1] || th.in[2] !== sh.in[2]) throw new Error(`distillation: ${where}: the teacher's grid is ${th.in[2]}x${th.in[1]}, the student's ${sh.in[2]}x${sh.in[1]}`);
   });
 }

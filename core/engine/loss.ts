@@ -9,6 +9,11 @@
 //    cross-entropy on the raw output), w,h squared error in log space, all × (2 - w·h)·iou_normalizer;
 //    giou/diou/ciou: iou_normalizer·(1 - IoU-kind) on the decoded box (here with its exact gradient;
 //    darknet's hand-written derivative drops the logistic's factor on x,y).
+// new_coords=1 (scaled-YOLOv4, YOLOv7): the head conv applies the logistic itself, so the head holds
+// probabilities p: the box is x = (i + p·s - (s-1)/2)/W, w = (2p)²·anchor; objectness and classes
+// are p. Darknet's deltas are then plain differences (target - p) that go back through the conv's
+// logistic: here L = ½(p - t)² per entry (x,y against the offset in the cell, w,h against
+// sqrt(w·netW / (4·anchor))), the tape adds the logistic's factor.
 // Darknet sums the deltas over the batch and updates with learning_rate/batch, so the loss here is
 // the per-image mean. Objectness, class and mse-box terms are computed in JS from the head outputs
 // with their gradients (what darknet calls delta) and enter the tape as Σ raw·∂L/∂raw; IoU losses
@@ -34,6 +39,8 @@ export interface HeadLossConfig {
   clsNormalizer: number;
   objNormalizer: number;
   iouLoss: IouLoss;
+  /** new_coords=1: the head holds probabilities (the conv's logistic), boxes decode as (2p)². */
+  newCoords: boolean;
   netW: number;
   netH: number;
 }
@@ -67,7 +74,7 @@ export function headLossConfigs(graph: ModelGraph, heads: YoloSpec[]): HeadLossC
       index: h.index, classes: h.classes, allAnchors: l.yolo!.anchors, mask: l.yolo!.mask, scaleXY: h.scaleXY,
       ignoreThresh: o.float('ignore_thresh', 0.5), truthThresh: o.float('truth_thresh', 1), iouThresh: o.float('iou_thresh', 1),
       iouNormalizer: o.float('iou_normalizer', 0.75), clsNormalizer: o.float('cls_normalizer', 1), objNormalizer: o.float('obj_normalizer', 1),
-      iouLoss, netW: h.netW, netH: h.netH,
+      iouLoss, newCoords: h.newCoords, netW: h.netW, netH: h.netH,
     };
   });
 }
@@ -127,8 +134,19 @@ export function headTargets(raw: Float32Array, shape: number[], cfg: HeadLossCon
   const objState = new Int8Array(B * H * W * A); // 0 negative, 1 ignored, 2 positive
   const clsTarget = new Float32Array(B * H * W * A * C);
 
+  const nc = cfg.newCoords;
+  // the probability an objectness / class entry stands for
+  const prob = nc ? (v: number) => v : sigmoid;
   const predBox = (o: number, i: number, j: number, a: number): Box => {
     const n = cfg.mask[a];
+    if (nc) {
+      return {
+        x: (i + raw[o] * s - 0.5 * (s - 1)) / W,
+        y: (j + raw[o + 1] * s - 0.5 * (s - 1)) / H,
+        w: 4 * raw[o + 2] * raw[o + 2] * cfg.allAnchors[2 * n] / cfg.netW,
+        h: 4 * raw[o + 3] * raw[o + 3] * cfg.allAnchors[2 * n + 1] / cfg.netH,
+      };
+    }
     return {
       x: (i + sigmoid(raw[o]) * s - 0.5 * (s - 1)) / W,
       y: (j + sigmoid(raw[o + 1]) * s - 0.5 * (s - 1)) / H,
@@ -146,7 +164,17 @@ export function headTargets(raw: Float32Array, shape: number[], cfg: HeadLossCon
     const pb = predBox(o, i, j, a);
     iouSum += iou(pb, t);
     count++;
-    if (cfg.iouLoss === 'mse') {
+    if (cfg.iouLoss === 'mse' && nc) {
+      const scale = (2 - t.w * t.h) * cfg.iouNormalizer;
+      const targets = [t.x * W - i, t.y * H - j, Math.sqrt(t.w * cfg.netW / (4 * cfg.allAnchors[2 * n])), Math.sqrt(t.h * cfg.netH / (4 * cfg.allAnchors[2 * n + 1]))];
+      for (let k = 0; k < 4; k++) {
+        // x,y: the offset s·p - (s-1)/2 against the truth's; w,h: p against sqrt(w / 4·anchor)
+        const k2 = k < 2 ? s : 1;
+        const out = k < 2 ? s * raw[o + k] - 0.5 * (s - 1) : raw[o + k];
+        grad[o + k] += scale * k2 * (out - targets[k]) * inv;
+        boxLoss += scale * 0.5 * (out - targets[k]) * (out - targets[k]);
+      }
+    } else if (cfg.iouLoss === 'mse') {
       const scale = (2 - t.w * t.h) * cfg.iouNormalizer;
       const tx = t.x * W - i, ty = t.y * H - j;
       const tw = Math.log(t.w * cfg.netW / cfg.allAnchors[2 * n]);
@@ -184,7 +212,7 @@ export function headTargets(raw: Float32Array, shape: number[], cfg: HeadLossCon
       if (ts.length === 0) continue;
       const pb = predBox(o, i, j, a);
       let anyClass = false;
-      for (let k = 0; k < C; k++) if (sigmoid(raw[o + 5 + k]) > 0.25) { anyClass = true; break; }
+      for (let k = 0; k < C; k++) if (prob(raw[o + 5 + k]) > 0.25) { anyClass = true; break; }
       let bestMatch = 0, best = 0, bestT = -1;
       for (let t = 0; t < ts.length; t++) {
         const v = iou(pb, ts[t]);
@@ -221,14 +249,14 @@ export function headTargets(raw: Float32Array, shape: number[], cfg: HeadLossCon
     const st = objState[cell];
     if (st === 1) continue;
     const target = st === 2 ? 1 : 0;
-    grad[o + 4] = cfg.objNormalizer * (sigmoid(v) - target) * inv;
-    objLoss += cfg.objNormalizer * bce(v, target);
+    grad[o + 4] = cfg.objNormalizer * (prob(v) - target) * inv;
+    objLoss += cfg.objNormalizer * (nc ? 0.5 * (v - target) * (v - target) : bce(v, target));
     if (st === 2) {
       for (let k = 0; k < C; k++) {
         const u = raw[o + 5 + k];
         const tk = clsTarget[cell * C + k];
-        grad[o + 5 + k] = cfg.clsNormalizer * (sigmoid(u) - tk) * inv;
-        clsLoss += cfg.clsNormalizer * bce(u, tk);
+        grad[o + 5 + k] = cfg.clsNormalizer * (prob(u) - tk) * inv;
+        clsLoss += cfg.clsNormalizer * (nc ? 0.5 * (u - tk) * (u - tk) : bce(u, tk));
       }
     }
   }
@@ -248,8 +276,10 @@ function iouLossTensor(rawFlat: tf.Tensor2D, t: HeadTargets, cfg: HeadLossConfig
   const rows = tf.matMul(pick, rawFlat); // [P, 5+C]
   const s = cfg.scaleXY;
   const cells = tf.tensor2d(t.iouCells, [P, 2]);
-  const xy = tf.div(tf.add(tf.sub(tf.mul(tf.sigmoid(tf.slice(rows, [0, 0], [P, 2])), s), 0.5 * (s - 1)), cells), tf.tensor1d([W, H]));
-  const wh = tf.mul(tf.exp(tf.slice(rows, [0, 2], [P, 2])), tf.tensor2d(t.iouAnchors, [P, 2]));
+  const pxy = tf.slice(rows, [0, 0], [P, 2]);
+  const pwh = tf.slice(rows, [0, 2], [P, 2]);
+  const xy = tf.div(tf.add(tf.sub(tf.mul(cfg.newCoords ? pxy : tf.sigmoid(pxy), s), 0.5 * (s - 1)), cells), tf.tensor1d([W, H]));
+  const wh = tf.mul(cfg.newCoords ? tf.mul(tf.square(pwh), 4) : tf.exp(pwh), tf.tensor2d(t.iouAnchors, [P, 2]));
   const truth = tf.tensor2d(t.iouTruths, [P, 4]);
   const txy = tf.slice(truth, [0, 0], [P, 2]);
   const twh = tf.slice(truth, [0, 2], [P, 2]);

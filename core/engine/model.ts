@@ -52,7 +52,9 @@ export function initWeights(graph: ModelGraph, seed = 1): ModelWeights {
   const layers = new Map<number, LayerWeights>();
   const heads = new Map<number, YoloLike>();
   for (const l of graph.layers) {
-    if (l.type === 'yolo' && l.yolo) heads.set(l.inputs[0], { classes: l.yolo.classes, anchors: l.yolo.mask.length });
+    // new_coords heads read the conv's logistic output directly: a -4.6 bias (objectness 0.01) would
+    // leave positives a gradient of p(1-p) ≈ 0.01, so they start at 0 (0.5)
+    if (l.type === 'yolo' && l.yolo && !l.yolo.newCoords) heads.set(l.inputs[0], { classes: l.yolo.classes, anchors: l.yolo.mask.length });
   }
   for (const l of graph.layers) {
     if (l.type === 'convolutional' && l.conv) {
@@ -288,7 +290,6 @@ export class DarknetModel {
       if (act && !TRAINABLE_ACTIVATIONS.has(act)) throw new Error(`layer ${l.index} [${l.name}]: activation=${act} cannot be trained`);
       if (l.kind === 'conv' && l.dilation > 1) throw new Error(`layer ${l.index} [${l.name}]: dilation=${l.dilation} convolutions cannot be trained (tfjs has no dilated conv gradient)`);
       if (l.kind === 'shortcut' && l.ins.some((s) => s.join() !== l.ins[0].join())) throw new Error(`layer ${l.index} [shortcut]: inputs of different shapes cannot be trained`);
-      if (l.kind === 'yolo' && l.newCoords) throw new Error(`layer ${l.index} [yolo]: new_coords=1 cannot be trained yet`);
     }
   }
 

@@ -167,7 +167,7 @@ export function distill(opts: TrainOptions & { weights: string; teacher: { cfg: 
 
 /** The shapes checkDistillPair compares, from a built model. */
 function distillSpec(m: DarknetModel): DistillNetSpec {
-  return { netW: m.spec.netW, netH: m.spec.netH, channels: m.spec.input[0], heads: m.spec.heads.map((h) => ({ index: h.index, classes: h.classes, anchors: h.anchors, in: h.in })) };
+  return { netW: m.spec.netW, netH: m.spec.netH, channels: m.spec.input[0], heads: m.spec.heads.map((h) => ({ index: h.index, classes: h.classes, anchors: h.anchors, in: h.in, newCoords: h.newCoords })) };
 }
 
 /**

@@ -21,7 +21,7 @@ import { parseEventLine, type TaskEvent } from '../../core/pipeline/events';
 import { repoRoot } from '../helpers/root';
 
 /** A tiny detector; `w` scales the widths, `bn` turns batch norm on, one [yolo] head of `classes`. */
-function cfgText(o: { w?: number; bn?: boolean; classes?: number; size?: number; decay?: number } = {}): string {
+function cfgText(o: { w?: number; bn?: boolean; classes?: number; size?: number; decay?: number; newCoords?: boolean } = {}): string {
   const w = o.w ?? 1, bn = o.bn ?? true, classes = o.classes ?? 2, size = o.size ?? 64;
   const conv = (filters: number, k: number, stride: number) => `[convolutional]\n${bn ? 'batch_normalize=1\n' : ''}filters=${filters}\nsize=${k}\nstride=${stride}\npad=1\nactivation=leaky\n`;
   return `[net]
@@ -57,7 +57,7 @@ size=1
 stride=1
 pad=1
 filters=${3 * (5 + classes)}
-activation=linear
+activation=${o.newCoords ? 'logistic' : 'linear'}
 
 [yolo]
 mask=0,1,2
@@ -67,7 +67,7 @@ num=3
 jitter=.1
 ignore_thresh=.6
 iou_normalizer=0.75
-`;
+${o.newCoords ? 'new_coords=1\n' : ''}`;
 }
 
 let dir = '';
@@ -114,7 +114,7 @@ test('yoloLoss hook: the head gradient is gtScale·(ground truth) + the hook\'s,
   for (const iouLoss of ['mse', 'ciou'] as IouLoss[]) {
     const cfg: HeadLossConfig = {
       index: 0, classes: 2, allAnchors: [16, 16, 32, 32], mask: [0, 1], scaleXY: 1, ignoreThresh: 0.7, truthThresh: 1, iouThresh: 1,
-      iouNormalizer: 0.75, clsNormalizer: 1, objNormalizer: 1, iouLoss, netW: 64, netH: 64,
+      iouNormalizer: 0.75, clsNormalizer: 1, objNormalizer: 1, iouLoss, newCoords: false, netW: 64, netH: 64,
     };
     const grad = (hook?: Parameters<typeof yoloLoss>[3]) => tf.tidy(() => tf.grad((h: tf.Tensor) => yoloLoss([h as tf.Tensor4D], [cfg], truths, hook).loss)(tf.tensor4d(raw, shape as [number, number, number, number])).dataSync() as Float32Array);
     const plain = grad();
@@ -250,6 +250,11 @@ test('teacher and student with different heads or input sizes are refused with a
   await assert.rejects(
     distill({ cfg: studentCfg, weights: studentW, teacher: { cfg: teacherCfg, weights: teacherW }, data, outDir: join(dir, 'bad4'), epochs: 1, backend: 'wasm', method: 'hinton', alpha: 2 }),
     /alpha must be within 0\.\.1/,
+  );
+  const scaled = model('teacherNC', cfgText({ newCoords: true }));
+  await assert.rejects(
+    distill({ cfg: studentCfg, weights: studentW, teacher: scaled, data, outDir: join(dir, 'bad5'), epochs: 1, backend: 'wasm' }),
+    /new_coords=1 heads \(the teacher's\) are not supported/,
   );
 });
 
