@@ -18,6 +18,7 @@ import { generateSyntheticDataset } from '../../core/data/synthetic';
 import { readWeights } from '../../core/darknet/weights';
 import { train } from '../../core/engine/trainer';
 import type { TaskEvent } from '../../core/pipeline/events';
+import { STEP_SCHEDULE, tinyDetectorCfg } from '../helpers/tiny-cfg';
 import { repoRoot } from '../helpers/root';
 
 // the default model's layers at a small input, 5 images (uneven halves: 3 + 2)
@@ -105,60 +106,11 @@ test('data-parallel gradients equal the in-thread ones (1 and 2 workers)', async
 
 // ---- train({ workers }) ----
 // A small BN model on 64x64 synthetic shapes; 16 training images, batch 8.
-const TRAIN_CFG = `[net]
-batch=8
-subdivisions=1
-width=64
-height=64
-channels=3
-momentum=0.9
-decay=0.0005
-learning_rate=0.01
-burn_in=0
-max_batches=100
-policy=steps
-steps=80
-scales=.1
-
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=2
-pad=1
-activation=leaky
-
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=2
-pad=1
-activation=leaky
-
-[convolutional]
-batch_normalize=1
-filters=32
-size=3
-stride=2
-pad=1
-activation=leaky
-
-[convolutional]
-size=1
-stride=1
-pad=1
-filters=21
-activation=linear
-
-[yolo]
-mask=0,1,2
-anchors=16,16, 24,24, 32,32
-classes=2
-num=3
-jitter=.1
-ignore_thresh=.6
-`;
+const TRAIN_CFG = tinyDetectorCfg({
+  net: { batch: 8, subdivisions: 1, ...STEP_SCHEDULE }, width: 64, height: 64,
+  layers: [{ filters: 8, stride: 2 }, { filters: 16, stride: 2 }, { filters: 32, stride: 2 }],
+  classes: 2, anchors: [[16, 16], [24, 24], [32, 32]], yolo: { jitter: '.1', ignore_thresh: '.6' },
+});
 
 let dir = '';
 let data = '';

@@ -7,42 +7,12 @@ import { analyzeCfg } from '../../core/darknet/graph';
 import { selectBackend } from '../../core/engine/backend';
 import { DarknetModel } from '../../core/engine/model';
 import { gammaHistogram, SparsityRegularizer, type SparsityOptions } from '../../core/engine/sparsity';
+import { tinyDetectorCfg } from '../helpers/tiny-cfg';
 
 // two prunable BN convs (8 + 8 channels) and the head conv (not prunable)
-const CFG = `[net]
-width=32
-height=32
-channels=3
-
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=2
-pad=1
-activation=leaky
-
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[convolutional]
-size=1
-stride=1
-pad=1
-filters=18
-activation=linear
-
-[yolo]
-mask=0,1,2
-anchors=4,4, 8,8, 12,12
-classes=1
-num=3
-`;
+const CFG = tinyDetectorCfg({
+  width: 32, height: 32, layers: [{ filters: 8, stride: 2 }, { filters: 8 }], classes: 1, anchors: [[4, 4], [8, 8], [12, 12]],
+});
 
 /** |λ_c| per prunable channel as the regularizer applies it, layer by layer. */
 function lambdas(model: DarknetModel, reg: SparsityRegularizer): Map<number, number[]> {

@@ -13,49 +13,14 @@ import { generateSyntheticDataset } from '../../core/data/synthetic';
 import { writeFileSync } from 'node:fs';
 import { corpusPath, NO_CORPUS } from '../helpers/corpus';
 import { repoRoot } from '../helpers/root';
+import { tinyDetectorCfg } from '../helpers/tiny-cfg';
 
 const dir = mkdtempSync(join(tmpdir(), 'darkslim-worker-'));
 
-const TINY = `[net]
-batch=4
-subdivisions=1
-width=64
-height=64
-channels=3
-learning_rate=0.01
-burn_in=2
-max_batches=100
-policy=constant
-
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=2
-pad=1
-activation=leaky
-
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=2
-pad=1
-activation=leaky
-
-[convolutional]
-size=1
-stride=1
-pad=1
-filters=21
-activation=linear
-
-[yolo]
-mask=0,1,2
-anchors=16,16, 24,24, 32,32
-classes=2
-num=3
-`;
+const TINY = tinyDetectorCfg({
+  net: { batch: 4, subdivisions: 1, learning_rate: 0.01, burn_in: 2, max_batches: 100, policy: 'constant' }, width: 64, height: 64,
+  layers: [{ filters: 8, stride: 2 }, { filters: 16, stride: 2 }], classes: 2, anchors: [[16, 16], [24, 24], [32, 32]],
+});
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 function copyModel(): string {
