@@ -230,7 +230,7 @@ export function studyMarkdown(spec: StudySpec, r: StudyReport): string {
     const cands = info.candidates as CandidateRecord[] | undefined;
     if (cands) {
       const search = info.search as { reference: { stage: string; map: number }; tolerance: number; held: boolean } | undefined;
-      if (search) out.push(`  Search: the largest percent whose mAP after fine-tuning stays within ${search.tolerance} of ${search.reference.stage} (${search.reference.map}); bisection over the percents, assuming mAP falls as the percent grows. ${search.held ? '' : '**No percent held**: the smallest was used.'}`);
+      if (search) out.push(`  Search: the largest percent whose mAP after fine-tuning stays within ${search.tolerance} of ${search.reference.stage} (${search.reference.map}); bisection over the percents, assuming mAP falls as the percent grows. ${search.held ? '' : '**No percent held**: the candidate with the best mAP after fine-tuning was used.'}`);
       const ch = info.chosen as { percent: number; layerKeep: number | null };
       out.push(`  Chosen: ${info.strategy} ${Math.round(ch.percent * 100)}%${ch.layerKeep !== null ? `, layer_keep ${ch.layerKeep}` : ''}.`, '');
       out.push('  | percent | layer_keep | removed channels | BFLOPs | mAP pruned | mAP fine-tuned | holds |', '  |---|---|---|---|---|---|---|');

@@ -59,6 +59,17 @@ export interface CandidateRecord {
   seconds: number;
 }
 
+/**
+ * The candidate that kept the most mAP (after fine-tuning when it was fine-tuned); on a tie the
+ * larger percent, the smaller model. Failed candidates do not count; undefined when all failed.
+ */
+export function bestCandidate(results: Map<number, Pick<CandidateRecord, 'percent' | 'error' | 'pruned' | 'finetuned'>>): number | undefined {
+  const score = (c: Pick<CandidateRecord, 'pruned' | 'finetuned'>) => (c.finetuned ?? c.pruned)?.map ?? -1;
+  const ok = [...results.entries()].filter(([, c]) => !c.error);
+  ok.sort((a, b) => score(b[1]) - score(a[1]) || b[1].percent - a[1].percent);
+  return ok[0]?.[0];
+}
+
 /** The done-marker of a stage (and what the report is built from). */
 export interface StageRecord {
   version: 1;
@@ -500,19 +511,19 @@ async function runPruneStage(ctx: Ctx, s: PruneStage, dir: string, sink: EventSi
       if (c.holds) { found = mid; hi = mid - 1; } else lo = mid + 1;
     }
     if (found < 0) {
-      ctx.emit({ type: 'log', level: 'warning', message: `${s.name}: no percent held mAP within ${tol} of ${s.search.reference}: using the smallest, ${cands[cands.length - 1].percent}` });
-      chosen = cands.length - 1;
-      await runCandidate(chosen);
+      // none holds: the percent no longer trades mAP for size as asked, so keep the candidate that
+      // kept the most (on a tie the larger percent, the smaller model)
+      const best = bestCandidate(results);
+      if (best === undefined) throw new Error(`stage "${s.name}" (line ${s.line}): every candidate failed: ${results.get(0)?.error}`);
+      chosen = best;
+      ctx.emit({ type: 'log', level: 'warning', message: `${s.name}: no percent held mAP within ${tol} of ${s.search.reference}: using the best after fine-tuning, ${cands[chosen].percent}` });
     } else chosen = found;
     rec.info.search = { reference, tolerance: tol, percents: cands.map((c) => c.percent), held: found >= 0 };
   } else {
     for (let k = 0; k < cands.length; k++) await runCandidate(k);
-    const ok = [...results.entries()].filter(([, c]) => !c.error);
-    if (!ok.length) throw new Error(`stage "${s.name}" (line ${s.line}): every candidate failed: ${results.get(0)?.error}`);
-    const score = (c: CandidateRecord) => (c.finetuned ?? c.pruned)?.map ?? -1;
-    // best mAP; on a tie the larger percent (the smaller model)
-    ok.sort((a, b) => score(b[1]) - score(a[1]) || b[1].percent - a[1].percent);
-    chosen = ok[0][0];
+    const best = bestCandidate(results);
+    if (best === undefined) throw new Error(`stage "${s.name}" (line ${s.line}): every candidate failed: ${results.get(0)?.error}`);
+    chosen = best;
   }
   const best = results.get(chosen)!;
   if (best.error || !best.models) throw new Error(`stage "${s.name}" (line ${s.line}): the chosen candidate failed: ${best.error}`);

@@ -14,7 +14,7 @@ import { initWeights } from '../../core/engine/model';
 import { DEMO_MODEL_CFG } from '../../core/pipeline/demo';
 import type { TaskEvent } from '../../core/pipeline/events';
 import { analyzeCfg } from '../../core/darknet/graph';
-import { changeClassesText, DONE_MARKER, loadStudy, parseStudy, runStudy, StudyError, transferWeights, type StudyReport } from '../../core/study';
+import { bestCandidate, changeClassesText, DONE_MARKER, loadStudy, parseStudy, runStudy, StudyError, transferWeights, type StudyReport, type StudyRow } from '../../core/study';
 import { reportModel } from '../../webview/reportModel';
 import { HAS_CORPUS, NO_CORPUS } from '../helpers/corpus';
 import { repoRoot } from '../helpers/root';
@@ -92,6 +92,22 @@ describe('study yaml', () => {
       assert.ok(s.work.startsWith(join(repoRoot(), '.darkslim-studies')), 'models outside the committed folders');
     }
   });
+});
+
+test('the candidate kept when no percent holds (and in a sweep): best mAP after fine-tuning, ties to the larger percent', () => {
+  const row = (map: number | null) => ({ map } as StudyRow);
+  const results = new Map([
+    [0, { percent: 0.7, pruned: row(0), finetuned: row(0.25) }],
+    [1, { percent: 0.6, pruned: row(0), finetuned: row(0.53) }],
+    [2, { percent: 0.5, pruned: row(0.03), finetuned: row(0.48) }],
+    [3, { percent: 0.4, error: 'out of memory' }],
+  ]);
+  assert.equal(bestCandidate(results), 1);
+  results.set(0, { percent: 0.7, pruned: row(0), finetuned: row(0.53) });
+  assert.equal(bestCandidate(results), 0, 'a tie goes to the smaller model');
+  // not fine-tuned: the pruned model's mAP
+  assert.equal(bestCandidate(new Map([[0, { percent: 0.3, pruned: row(0.2) }], [1, { percent: 0.2, pruned: row(0.4) }]])), 1);
+  assert.equal(bestCandidate(new Map([[0, { percent: 0.3, error: 'x' }]])), undefined);
 });
 
 test('classes changed with the quick fix: every layer that fits is copied, head convs re-initialised', () => {
