@@ -442,6 +442,7 @@ async function runPruneStage(ctx: Ctx, s: PruneStage, dir: string, sink: EventSi
     if (existsSync(marker)) {
       const r = JSON.parse(readFileSync(marker, 'utf8')) as CandidateRecord;
       results.set(k, r);
+      work += (r.pruned?.seconds ?? 0) + (r.finetuned?.seconds ?? 0); // the stage's work, whichever run did it
       ctx.emit({ type: 'log', level: 'info', message: `${s.name}: candidate ${tag} finished earlier` });
       return r;
     }
