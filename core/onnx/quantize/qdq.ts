@@ -735,19 +735,10 @@ export function buildQdqModel(
 
   // Float initializers still read, compacted when they hold small integers (the decode grids).
   const casts: NodeProto[] = [];
-  const convBiases = new Set(src.node.filter((n) => n.opType === 'Conv' && n.input[2]).map((n) => n.input[2]));
   for (const name of usedInits) {
     const t = cleanTensor(inits.get(name)!);
     const compact = t.dataType === DT.FLOAT ? compactConstant(t, fresh) : undefined;
-    const bias = !compact && t.dataType === DT.FLOAT && convBiases.has(name) ? floatValues(t) : undefined;
-    if (bias && bias.every((v) => Math.abs(v) <= 65504)) {
-      // A conv bias as float16 (2 bytes a channel; folded back to float at load, before the QDQ
-      // fusion quantizes it to int32): its rounding (2^-11 of |b|) is far below the output's
-      // 8-bit step, and pruned models carry a bias per channel for few weights per channel.
-      const h = fresh('bh');
-      newInits.push(rawTensor(h, t.dims, DT.FLOAT16, Uint16Array.from(bias, halfBitsAny)));
-      casts.push({ name: '', opType: 'Cast', input: [h], output: [name], attribute: [{ name: 'to', type: AttrType.INT, i: DT.FLOAT }] });
-    } else if (compact) {
+    if (compact) {
       newInits.push(...compact.initializers);
       casts.push(...compact.nodes);
     } else {
