@@ -24,7 +24,7 @@ export interface LatencyStats {
   /**
    * Median CPU time of the process per run (user + system). On a machine shared with other work it
    * is far steadier than wall time, which counts the time the thread waits for a core; with one
-   * thread it is the work the model costs. With several threads it adds up theirs (spinning included).
+   * thread it is the work the model costs. With several threads it adds up theirs.
    */
   cpu_ms: number;
 }
@@ -38,7 +38,9 @@ export async function interleavedLatency(models: Uint8Array[], dims: number[], o
   const warmup = Math.max(0, opts.warmup ?? 10);
   const sessions: OnnxSession[] = [];
   try {
-    for (const m of models) sessions.push(await OnnxSession.create(m, { threads: opts.threads ?? 1 }));
+    // no spinning: between its runs a session's idle pool threads would spin on the cores the next
+    // session needs (with 2 threads and five sessions that doubled every latency)
+    for (const m of models) sessions.push(await OnnxSession.create(m, { threads: opts.threads ?? 1, spinning: false }));
     const input = benchInput(dims.reduce((a, b) => a * b, 1));
     for (const s of sessions) for (let i = 0; i < warmup; i++) await s.run(input, dims);
     const times = sessions.map(() => [] as number[]);
