@@ -25,6 +25,10 @@ export interface SparsityOptions {
   /** decay/topk: fraction of training after which the late phase starts. Default 0.5 (the repos'
    *  "after 50% of epochs"); 0 gives topk's local sparsity from the first epoch. */
   switchAt?: number;
+  /** topk: also protect each layer's largest |γ|, this fraction of its channels (rounded up), as
+   *  pruning's layer_keep keeps them: a global ranking alone can push whole layers to zero (a
+   *  residual branch's projection, whose γ are small everywhere). Default 0. */
+  layerKeep?: number;
 }
 
 /** For each conv with BN, a 0/1 mask of the channels whose γ is prunable (decides a prunable group). */
@@ -74,11 +78,21 @@ export class SparsityRegularizer {
       all.sort((a, b) => b - a);
       const k = Math.floor(all.length * (this.opts.topk ?? 0.3));
       const thr = k > 0 ? all[k - 1] : Infinity;
+      const keep = this.opts.layerKeep ?? 0;
       for (const [i, mask] of this.masks) {
         const g = gammas.get(i);
         if (!g) continue;
+        // this layer's own threshold: its ceil(layerKeep·n)-th largest |γ|
+        const own: number[] = [];
+        for (let c = 0; c < mask.length; c++) if (mask[c]) own.push(Math.abs(g[c]));
+        own.sort((a, b) => b - a);
+        const kl = Math.min(own.length, Math.ceil(keep * own.length - 1e-9));
+        const layerThr = kl > 0 ? own[kl - 1] : Infinity;
         const f = new Float32Array(mask.length);
-        for (let c = 0; c < mask.length; c++) f[c] = mask[c] ? (Math.abs(g[c]) >= thr ? lambda * 0.01 : lambda) : 0;
+        for (let c = 0; c < mask.length; c++) {
+          const a = Math.abs(g[c]);
+          f[c] = mask[c] ? (a >= thr || a >= layerThr ? lambda * 0.01 : lambda) : 0;
+        }
         this.factors.set(i, f);
       }
       this.lambdaNow = lambda;

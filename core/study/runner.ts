@@ -397,7 +397,7 @@ async function runTrainStage(ctx: Ctx, s: TrainStage, dir: string, sink: EventSi
   });
   const r = await train({
     ...opts, task: s.type === 'sparsity' ? 'sparsity' : s.type === 'finetune' ? 'finetune' : 'train',
-    sparsity: s.type === 'sparsity' ? { lambda: s.lambda!, schedule: s.schedule ?? 'constant', topk: s.topk, switchAt: s.switchAt } : undefined,
+    sparsity: s.type === 'sparsity' ? { lambda: s.lambda!, schedule: s.schedule ?? 'constant', topk: s.topk, switchAt: s.switchAt, layerKeep: s.layerKeep } : undefined,
   });
   const weights = checkTrained(r, s.name);
   rec.seconds = (Date.now() - t) / 1000;

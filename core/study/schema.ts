@@ -14,7 +14,7 @@
 //   stages:
 //     - { name, type: model, cfg, weights, classes?, head?: boxes|fresh }
 //     - { name, type: train|finetune|sparsity, from, epochs, batch?, subdivisions?, lr?, burn_in?, augment?,
-//         lambda?, schedule?: constant|decay|topk, topk?, switch_at? }
+//         lambda?, schedule?: constant|decay|topk, topk?, switch_at?, layer_keep? }
 //     - { name, type: prune, from, strategy?: slim|normal|shortcut, percent? | search: {...} | sweep: [...],
 //         layer_keep?, round_to?, finetune?: {train options} }
 //         search: { percents: [..], reference: STAGE, tolerance: 0.01, finetune: {epochs, ...} }
@@ -65,6 +65,8 @@ export interface TrainStage extends StageBase, TrainSettings {
   topk?: number;
   /** decay/topk: fraction of training after which the late phase starts (0: topk's local sparsity from the start). */
   switchAt?: number;
+  /** topk: each layer's top share of |γ| is protected too (as pruning's layer_keep). */
+  layerKeep?: number;
 }
 export interface PruneCandidate { percent: number; layerKeep?: number }
 export interface PruneStage extends StageBase {
@@ -308,15 +310,17 @@ export function parseStudy(text: string, file = 'study.yaml'): StudySpec {
         break;
       }
       case 'train': case 'finetune': case 'sparsity': {
-        allowed(s, path, [...common_keys, 'from', ...TRAIN_KEYS, 'lambda', 'schedule', 'topk', 'switch_at'], `stage "${sname}" (${type})`);
+        allowed(s, path, [...common_keys, 'from', ...TRAIN_KEYS, 'lambda', 'schedule', 'topk', 'switch_at', 'layer_keep'], `stage "${sname}" (${type})`);
         const t: TrainStage = {
           ...common, type, from: ref([...path, 'from'], s.from, '`from`'), ...trainSettings(s, path),
           lambda: num(s, path, 'lambda', { min: 0, exclusiveMin: true, required: type === 'sparsity' }),
           schedule: oneOf(s, path, 'schedule', ['constant', 'decay', 'topk'] as const, 'constant'),
           topk: frac(s, path, 'topk'),
           switchAt: num(s, path, 'switch_at', { min: 0, max: 1 }),
+          layerKeep: num(s, path, 'layer_keep', { min: 0, max: 1 }),
         };
         if (type !== 'sparsity' && t.lambda !== undefined) r.fail([...path, 'lambda'], '`lambda` (sparsity) belongs to a `type: sparsity` stage');
+        if (type !== 'sparsity' && t.layerKeep !== undefined) r.fail([...path, 'layer_keep'], '`layer_keep` (sparsity) belongs to a `type: sparsity` stage');
         stage = t;
         break;
       }

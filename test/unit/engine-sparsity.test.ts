@@ -66,6 +66,14 @@ test('sparsity schedules: constant, decay and topk, with the switch point', asyn
     model.dispose();
   }
   {
+    // layerKeep: each layer's own top share is protected too (layer 1 has none of the global top 25%)
+    const { model, reg } = setup({ lambda: lam, schedule: 'topk', topk: 0.25, switchAt: 0, layerKeep: 0.2 });
+    const l = lambdas(model, reg);
+    assert.deepEqual(l.get(0), [lam, lam, lam, lam, lam * 0.01, lam * 0.01, lam * 0.01, lam * 0.01]);
+    assert.deepEqual(l.get(1), [lam, lam, lam, lam, lam, lam, lam * 0.01, lam * 0.01], 'ceil(0.2·8) = 2 largest of layer 1');
+    model.dispose();
+  }
+  {
     // decay with an earlier switch; constant never changes
     const { model, reg } = setup({ lambda: lam, schedule: 'decay', switchAt: 0.25 });
     reg.update(0.2);

@@ -50,10 +50,10 @@ describe('study yaml', () => {
   });
 
   test('a sparsity stage takes its schedule, top-k and switch point', () => {
-    const s = parseStudy(MINIMAL + '  - name: sp\n    type: sparsity\n    from: base\n    epochs: 2\n    lambda: 0.2\n    schedule: topk\n    topk: 0.4\n    switch_at: 0\n', '/tmp/x/study.yaml');
+    const s = parseStudy(MINIMAL + '  - name: sp\n    type: sparsity\n    from: base\n    epochs: 2\n    lambda: 0.2\n    schedule: topk\n    topk: 0.4\n    switch_at: 0\n    layer_keep: 0.1\n', '/tmp/x/study.yaml');
     const sp = s.stages[1];
     assert.ok(sp.type === 'sparsity');
-    assert.deepEqual([sp.lambda, sp.schedule, sp.topk, sp.switchAt], [0.2, 'topk', 0.4, 0]);
+    assert.deepEqual([sp.lambda, sp.schedule, sp.topk, sp.switchAt, sp.layerKeep], [0.2, 'topk', 0.4, 0, 0.1]);
     const e = errorOf(MINIMAL + '  - name: sp\n    type: sparsity\n    from: base\n    epochs: 2\n    lambda: 0.2\n    switch_at: 1.5\n');
     assert.equal(e.line, 15);
     assert.match(e.message, /switch_at/);
