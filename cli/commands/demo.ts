@@ -6,7 +6,7 @@ import { distill } from '../../core/engine/trainer';
 import { eventToJsonLine, type TaskEvent } from '../../core/pipeline/events';
 import { demoTable, runDemo, type DemoDistillStage } from '../../core/pipeline/demo';
 import { flagNumber, flagString, parseArgs, UsageError } from '../args';
-import type { Command } from '../command';
+import { stopOnSignals, type Command } from '../command';
 import { humanReporter } from './train';
 
 const USAGE = `Usage: darkslim demo [options]
@@ -57,10 +57,7 @@ export const demoCommand: Command = {
     const distillEpochs = num('distill-epochs');
     if (distillEpochs !== undefined && !(distillEpochs > 0)) throw new UsageError('--distill-epochs must be positive');
     const json = args.flags.has('json');
-    const controller = new AbortController();
-    const onSignal = () => controller.abort();
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    const stop = stopOnSignals();
     const human = humanReporter();
     const onEvent = json ? (e: TaskEvent) => process.stdout.write(eventToJsonLine(e)) : (e: TaskEvent) => {
       if (e.task === 'demo') {
@@ -75,7 +72,7 @@ export const demoCommand: Command = {
         outDir: flagString(args, 'out') ?? 'demo-output', quick: args.flags.has('quick'), backend,
         trainImages: num('train'), validImages: num('valid'), trainEpochs: num('epochs'), sparsityEpochs: num('sparsity-epochs'),
         finetuneEpochs: num('finetune-epochs'), lambda: num('lambda'), prunePercent: percent !== undefined ? percent / 100 : undefined,
-        threads: num('threads'), seed: num('seed'), signal: controller.signal, onEvent,
+        threads: num('threads'), seed: num('seed'), signal: stop.signal, onEvent,
         distill: args.flags.has('no-distill') ? undefined : distillStage(method, distillEpochs, num('seed')),
       });
       const out = json ? process.stderr : process.stdout;
@@ -84,8 +81,7 @@ export const demoCommand: Command = {
       out.write(`\ntotal ${report.totalSeconds.toFixed(0)} s; report: ${report.outDir}/report.md\n`);
       return 0;
     } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      stop.release();
     }
   },
 };

@@ -6,7 +6,7 @@ import { distillOptions, type DistillMethod } from '../../core/engine/distill';
 import { distill } from '../../core/engine/trainer';
 import { eventToJsonLine, type TaskEvent } from '../../core/pipeline/events';
 import { flagNumber, flagString, parseArgs, UsageError } from '../args';
-import type { Command } from '../command';
+import { stopOnSignals, type Command } from '../command';
 import { humanReporter } from './train';
 
 const USAGE = `Usage: darkslim distill --teacher <cfg> <weights> --student <cfg> <weights> --data <.data> [options]
@@ -87,27 +87,20 @@ export const distillCommand: Command = {
     let backend;
     try { backend = parseBackendChoice(flagString(args, 'backend')); } catch (e) { throw new UsageError((e as Error).message); }
     const json = args.flags.has('json');
-    const controller = new AbortController();
-    const onSignal = () => {
-      if (!controller.signal.aborted) process.stderr.write('\ndarkslim distill: stopping after this iteration (files written so far are complete)\n');
-      controller.abort();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    const stop = stopOnSignals('darkslim distill: stopping after this iteration (files written so far are complete)');
     try {
       const r = await distill({
         cfg: s.pair[0], weights: s.pair[1], teacher: { cfg: t.pair[0], weights: t.pair[1] }, method, T, alpha, lambda,
         data, outDir: flagString(args, 'out') ?? 'distill-out',
         epochs: num('epochs'), batch: num('batch'), subdivisions: num('subdivisions'), learningRate: num('lr'),
         evalEvery: num('eval-every'), resume: args.flags.has('resume'), augment: !args.flags.has('no-augment'),
-        backend, seed: num('seed'), signal: controller.signal,
+        backend, seed: num('seed'), signal: stop.signal,
         ...(featureLayers ? { distill: { teacherCfg: t.pair[0], teacherWeights: t.pair[1], options: { featureLayers, featureWeight } } } : {}),
         onEvent: json ? (e) => process.stdout.write(eventToJsonLine(e)) : reporter(),
       });
       return r.cancelled ? 130 : 0;
     } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      stop.release();
     }
   },
 };

@@ -4,7 +4,7 @@
 import { loadStudy, runStudy, studyTable } from '../../core/study';
 import { eventToJsonLine, type TaskEvent } from '../../core/pipeline/events';
 import { flagString, parseArgs, UsageError } from '../args';
-import type { Command } from '../command';
+import { stopOnSignals, type Command } from '../command';
 import { humanReporter } from './train';
 
 const USAGE = `Usage: darkslim study <study.yaml> [--out DIR] [--smoke] [--json]
@@ -32,16 +32,10 @@ export const studyCommand: Command = {
     if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
     const spec = loadStudy(file);
     const json = args.flags.has('json');
-    const controller = new AbortController();
-    const onSignal = () => {
-      if (!controller.signal.aborted) process.stderr.write('\ndarkslim study: stopping (finished stages and checkpoints are kept; rerun to continue)\n');
-      controller.abort();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    const stop = stopOnSignals('darkslim study: stopping (finished stages and checkpoints are kept; rerun to continue)');
     try {
       const report = await runStudy(spec, {
-        outDir: flagString(args, 'out'), smoke: args.flags.has('smoke'), signal: controller.signal,
+        outDir: flagString(args, 'out'), smoke: args.flags.has('smoke'), signal: stop.signal,
         onEvent: json ? (e) => process.stdout.write(eventToJsonLine(e)) : studyReporter(),
       });
       if (!json) {
@@ -51,11 +45,10 @@ export const studyCommand: Command = {
       }
       return 0;
     } catch (e) {
-      if (controller.signal.aborted) return 130;
+      if (stop.signal.aborted) return 130;
       throw e;
     } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      stop.release();
     }
   },
 };

@@ -7,7 +7,7 @@ import { train, type TrainOptions } from '../../core/engine/trainer';
 import type { SparsitySchedule } from '../../core/engine/sparsity';
 import { eventToJsonLine, type TaskEvent } from '../../core/pipeline/events';
 import { flagNumber, flagString, parseArgs, UsageError } from '../args';
-import type { Command } from '../command';
+import { stopOnSignals, type Command } from '../command';
 
 const USAGE = `Usage: darkslim train <cfg> --data <.data> [options]
 
@@ -62,13 +62,7 @@ export const trainCommand: Command = {
     const workers = flagString(args, 'workers') !== undefined ? flagNumber(args, 'workers', 1) : undefined;
     if (workers !== undefined && (!Number.isInteger(workers) || workers < 1)) throw new UsageError(`--workers must be a whole number >= 1 (got ${flagString(args, 'workers')})`);
     const json = args.flags.has('json');
-    const controller = new AbortController();
-    const onSignal = () => {
-      if (!controller.signal.aborted) process.stderr.write('\ndarkslim train: stopping after this iteration (files written so far are complete)\n');
-      controller.abort();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    const stop = stopOnSignals('darkslim train: stopping after this iteration (files written so far are complete)');
     const num = (name: string) => (flagString(args, name) !== undefined ? flagNumber(args, name, 0) : undefined);
     const opts: TrainOptions = {
       cfg, data, weights: flagString(args, 'weights'), outDir: flagString(args, 'out') ?? 'train-out',
@@ -76,15 +70,14 @@ export const trainCommand: Command = {
       sparsity: lambda > 0 ? { lambda, schedule, topk: num('topk'), switchAt } : undefined,
       evalEvery: num('eval-every'), resume: args.flags.has('resume'), augment: !args.flags.has('no-augment'),
       backend, seed: num('seed'), workers, task: args.flags.has('finetune') ? 'finetune' : undefined,
-      signal: controller.signal,
+      signal: stop.signal,
       onEvent: json ? (e) => process.stdout.write(eventToJsonLine(e)) : humanReporter(),
     };
     try {
       const r = await train(opts);
       return r.cancelled ? 130 : 0;
     } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      stop.release();
     }
   },
 };
