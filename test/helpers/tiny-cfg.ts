@@ -1,5 +1,7 @@
 // Small darknet detectors for the training tests: a few BN leaky convs (and shortcuts), a 1x1
-// head conv sized for the classes, one [yolo] layer. Each test names only what it varies.
+// head conv sized for the classes, one [yolo] layer. Each test names only what it varies. And the
+// synthetic set they train on (TWO_SHAPES).
+import type { SyntheticOptions } from '../../core/data/synthetic';
 
 export type TinyLayer =
   /** A batch-normalised leaky conv (pad=1). */
@@ -39,3 +41,8 @@ export function tinyDetectorCfg(d: TinyDetector): string {
   sections.push(['[yolo]', 'mask=0,1,2', `anchors=${d.anchors.map(([w, h]) => `${w},${h}`).join(', ')}`, `classes=${d.classes}`, 'num=3', ...keys(d.yolo ?? {})]);
   return sections.map((s) => s.join('\n')).join('\n\n') + '\n';
 }
+
+/** generateSyntheticDataset options of the training tests: 64x64, one large circle or square. */
+export const TWO_SHAPES = {
+  width: 64, height: 64, classes: ['circle', 'square'], minObjects: 1, maxObjects: 1, minSize: 0.35, maxSize: 0.6,
+} satisfies Partial<SyntheticOptions>;

@@ -19,6 +19,7 @@ import { initWeights } from '../../core/engine/model';
 import { distill, train } from '../../core/engine/trainer';
 import { parseEventLine, type TaskEvent } from '../../core/pipeline/events';
 import { repoRoot } from '../helpers/root';
+import { TWO_SHAPES } from '../helpers/tiny-cfg';
 
 /** A tiny detector; `w` scales the widths, `bn` turns batch norm on, one [yolo] head of `classes`. */
 function cfgText(o: { w?: number; bn?: boolean; classes?: number; size?: number; decay?: number; newCoords?: boolean } = {}): string {
@@ -87,8 +88,7 @@ function model(name: string, text: string, seed = 3): { cfg: string; weights: st
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'darkslim-distill-'));
   const ds = await generateSyntheticDataset({
-    outDir: join(dir, 'shapes'), seed: 5, train: 48, valid: 16, width: 64, height: 64, classes: ['circle', 'square'],
-    minObjects: 1, maxObjects: 1, minSize: 0.35, maxSize: 0.6,
+    outDir: join(dir, 'shapes'), seed: 5, train: 48, valid: 16, ...TWO_SHAPES,
   });
   data = ds.dataFile;
   // the teacher: the full-width model, trained a little

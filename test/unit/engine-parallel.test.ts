@@ -18,7 +18,7 @@ import { generateSyntheticDataset } from '../../core/data/synthetic';
 import { readWeights } from '../../core/darknet/weights';
 import { train } from '../../core/engine/trainer';
 import type { TaskEvent } from '../../core/pipeline/events';
-import { STEP_SCHEDULE, tinyDetectorCfg } from '../helpers/tiny-cfg';
+import { STEP_SCHEDULE, tinyDetectorCfg, TWO_SHAPES } from '../helpers/tiny-cfg';
 import { repoRoot } from '../helpers/root';
 
 // the default model's layers at a small input, 5 images (uneven halves: 3 + 2)
@@ -119,8 +119,7 @@ let cfg = '';
 test.before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'darkslim-par-'));
   const ds = await generateSyntheticDataset({
-    outDir: join(dir, 'shapes'), seed: 9, train: 16, valid: 8, width: 64, height: 64, classes: ['circle', 'square'],
-    minObjects: 1, maxObjects: 1, minSize: 0.35, maxSize: 0.6,
+    outDir: join(dir, 'shapes'), seed: 9, train: 16, valid: 8, ...TWO_SHAPES,
   });
   data = ds.dataFile;
   cfg = join(dir, 'par.cfg');

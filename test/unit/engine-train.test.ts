@@ -10,7 +10,7 @@ import { readWeights } from '../../core/darknet/weights';
 import { generateSyntheticDataset } from '../../core/data/synthetic';
 import { train } from '../../core/engine/trainer';
 import type { TaskEvent } from '../../core/pipeline/events';
-import { STEP_SCHEDULE, tinyDetectorCfg } from '../helpers/tiny-cfg';
+import { STEP_SCHEDULE, tinyDetectorCfg, TWO_SHAPES } from '../helpers/tiny-cfg';
 
 const CFG = tinyDetectorCfg({
   net: { batch: 8, subdivisions: 2, ...STEP_SCHEDULE, burn_in: 10, flip: 1, hue: '.05', saturation: 1.3, exposure: 1.3 }, width: 64, height: 64,
@@ -24,8 +24,7 @@ let data = '';
 test.before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'darkslim-train-'));
   const ds = await generateSyntheticDataset({
-    outDir: join(dir, 'shapes'), seed: 5, train: 64, valid: 24, width: 64, height: 64, classes: ['circle', 'square'],
-    minObjects: 1, maxObjects: 1, minSize: 0.35, maxSize: 0.6,
+    outDir: join(dir, 'shapes'), seed: 5, train: 64, valid: 24, ...TWO_SHAPES,
   });
   data = ds.dataFile;
   require('node:fs').writeFileSync(join(dir, 'tiny.cfg'), CFG);
