@@ -2,17 +2,14 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
+import { median, percentile as sortedPercentile } from '../core/onnx/bench';
 import { repoRoot } from '../test/helpers/root';
 
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const n = s.length;
-  return n === 0 ? NaN : n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
+export { median };
 
+/** The p-th percentile (0-100) of unsorted values: the nearest-rank value, as `darkslim bench`'s p90. */
 export function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+  return sortedPercentile([...xs].sort((a, b) => a - b), p / 100);
 }
 
 export function timeRuns(runs: number, fn: () => void, warmup = Math.min(20, runs)): number[] {

@@ -21,7 +21,8 @@
 // Memory: per ranked entry only (prob, class, matched truth); images are not kept, so
 // MapAccumulator can stream arbitrarily large datasets. Time: O(N log N) in ranked entries.
 
-import { boxIou, diouNmsSort, doNmsSort, type Box, type Detection, type NmsKind } from './boxes';
+import { boxIou, type Box, type Detection } from './boxes';
+import { diounmsSort, type NmsKind } from './nms';
 
 const f = Math.fround;
 
@@ -54,11 +55,11 @@ export interface MapOptions {
   /** NMS threshold applied per image with do_nms_sort; 0 disables. Default 0.45. */
   nms?: number;
   /**
-   * The model's `nms_kind` (last [yolo] layer): 'default' → do_nms_sort; 'greedy' / 'diou' /
-   * 'corners' → diounms_sort, as validate_detector_map does. Default 'default'.
+   * The model's `nms_kind` (last [yolo] layer): 'default' → do_nms_sort; 'greedynms' / 'diounms' /
+   * 'cornersnms' → diounms_sort, as validate_detector_map does. Default 'default'.
    */
   nmsKind?: NmsKind;
-  /** `beta_nms` of the [yolo] layer, used by nmsKind 'diou'. Default 0.6. */
+  /** `beta_nms` of the [yolo] layer, used by nmsKind 'diounms'. Default 0.6. */
   betaNms?: number;
   names?: string[];
 }
@@ -189,8 +190,7 @@ export class MapAccumulator {
     if (this.nms > 0 && dets.length > 1) {
       // darknet mutates its own detections; work on copies so the caller's stay intact.
       dets = dets.map((d) => ({ box: d.box, objectness: d.objectness, prob: d.prob.slice(), classes: d.classes }));
-      if (this.nmsKind === 'default') doNmsSort(dets, classes, this.nms);
-      else diouNmsSort(dets, classes, this.nms, this.nmsKind, this.betaNms);
+      diounmsSort(dets, classes, this.nms, this.nmsKind, this.betaNms);
     }
 
     const difficult = image.difficult ?? [];

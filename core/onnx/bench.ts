@@ -18,12 +18,14 @@ export interface BenchResult {
   input: number[];
 }
 
+/** Nearest-rank percentile of ascending values, p in [0, 1]. */
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1));
   return sorted[i];
 }
 
+/** Median of unsorted values (the mean of the two middle ones for an even count). */
 export function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const n = s.length;

@@ -8,6 +8,7 @@ import { MapAccumulator, type MapPoints, type MapResult } from '../eval/map';
 import type { Detection } from '../eval/boxes';
 import { type Detector, outputRecord } from './detect';
 import { ImagePrefetcher, postprocessOutputs } from './prefetch';
+import { median } from './bench';
 
 export interface EvaluateOptions {
   /** 0 (area under the curve, darknet's default), 11 or 101. */
@@ -61,11 +62,6 @@ export interface EvaluateTiming {
 export interface EvaluateResult {
   map: MapResult;
   timing: EvaluateTiming;
-}
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s.length ? s[Math.floor(s.length / 2)] : NaN;
 }
 
 export async function evaluate(detector: Detector, dataset: Dataset, opts: EvaluateOptions = {}): Promise<EvaluateResult> {

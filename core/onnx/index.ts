@@ -10,7 +10,7 @@ export { OnnxSession, readMetadata, defaultThreads, ENGINE } from './runtime';
 export type { RuntimeOptions, TensorOut } from './runtime';
 export { Detector, selectDetections, detectionRecords, formatRecord, detectionsSvg, classColor, cRound, printfRound, outputRecord } from './detect';
 export type { DetectorSource, DetectorOptions, DetectOptions, DetectionRecord, SelectedDetection } from './detect';
-export { applyNms, diounmsSort, boxDiou } from './nms';
+export { applyNms, diounmsSort, boxDiou } from '../eval/nms';
 export { evaluate } from './evaluate';
 export type { EvaluateOptions, EvaluateResult, EvaluateTiming } from './evaluate';
 export { ImagePrefetcher, HelperPool, postprocessOutputs, defaultDecodeWorkers } from './prefetch';

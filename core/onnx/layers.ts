@@ -35,7 +35,8 @@ export const SUPPORTED_LAYERS: readonly string[] = Object.freeze([
 /** [channels, height, width] of one image (batch excluded), the ONNX/NCHW order. */
 export type Chw = [number, number, number];
 
-export type NmsKind = 'default' | 'greedynms' | 'diounms' | 'cornersnms';
+import type { NmsKind } from '../eval/nms';
+export type { NmsKind };
 
 export interface BatchNormParams {
   scales: Float32Array;

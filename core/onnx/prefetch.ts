@@ -12,7 +12,7 @@ import { Worker } from 'node:worker_threads';
 import { correctBoxes, type Detection, detectionsFromDecoded } from '../eval/boxes';
 import { decodeForNetwork, decodeRgb, inputFromInterleaved } from './fastprep';
 import type { NmsKind } from './layers';
-import { applyNms } from './nms';
+import { applyNms } from '../eval/nms';
 
 export const WORKER_FLAG = 'darkslimDecodeWorker';
 

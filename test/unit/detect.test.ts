@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Detection } from '../../core/eval/boxes';
-import { boxIou, doNmsSort } from '../../core/eval/boxes';
+import { boxIou } from '../../core/eval/boxes';
 import { cRound, detectionRecords, formatRecord, printfRound, selectDetections } from '../../core/onnx/detect';
-import { boxDiou, diounmsSort } from '../../core/onnx/nms';
+import { boxDiou, diounmsSort } from '../../core/eval/nms';
 import { corpusPath, NO_CORPUS } from '../helpers/corpus';
 import { runCli } from '../helpers/onnx';
 import { rng } from '../helpers/synthetic';
@@ -158,11 +158,5 @@ test('NMS equals a literal transcription of darknet\'s diounms_sort / do_nms_sor
       literal(b, 4, 0.45, kind, 0.3);
       assert.deepEqual(a.map((d) => [d.box.x, ...d.prob]), b.map((d) => [d.box.x, ...d.prob]), `trial ${trial} ${kind}`);
     }
-    // default NMS is core/eval's do_nms_sort
-    const a = dets.map((d) => ({ ...d, prob: d.prob.slice() }));
-    const b = dets.map((d) => ({ ...d, prob: d.prob.slice() }));
-    diounmsSort(a, 4, 0.45, 'default', 0);
-    doNmsSort(b, 4, 0.45);
-    assert.deepEqual(a.map((d) => [d.box.x, ...d.prob]), b.map((d) => [d.box.x, ...d.prob]), `trial ${trial} do_nms_sort`);
   }
 });

@@ -1,17 +1,14 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  boxDiou,
-  boxDiouNms,
   boxIou,
   correctBoxes,
-  diouNmsSort,
   detectionsFromDecoded,
-  doNmsSort,
   letterboxSize,
   type Box,
   type Detection,
 } from '../../core/eval/boxes';
+import { boxDiou, diounmsSort, doNmsSort } from '../../core/eval/nms';
 import { computeMap, formatMapReport, MapAccumulator, type MapImage, type MapTruth } from '../../core/eval/map';
 
 const box = (x: number, y: number, w: number, h: number): Box => ({ x, y, w, h });
@@ -82,7 +79,7 @@ describe('doNmsSort (darknet do_nms_sort)', () => {
     const B = box(0.4, 0.5, 0.4, 0.4); // IoU 0.6; enclosing 0.5 x 0.4 → c = 0.41, d = 0.01
     const diou = 0.6 - Math.pow(0.01 / 0.41, 0.6);
     close(boxDiou(A, B), diou, 1e-6);
-    close(boxDiouNms(A, B, 1), 0.6 - 0.01 / 0.41, 1e-6);
+    close(boxDiou(A, B, 1), 0.6 - 0.01 / 0.41, 1e-6);
     close(boxDiou(A, A), 1, 1e-6); // d = 0: plain IoU (float32)
     const run = (fn: (d: Detection[]) => void) => {
       const d = [det(A, [0.9]), det(B, [0.8])];
@@ -90,15 +87,15 @@ describe('doNmsSort (darknet do_nms_sort)', () => {
       return d[1].prob[0];
     };
     assert.equal(run((d) => doNmsSort(d, 1, 0.5)), 0);
-    assert.equal(run((d) => diouNmsSort(d, 1, 0.5, 'default')), 0);
-    assert.equal(run((d) => diouNmsSort(d, 1, 0.5, 'corners')), 0);
-    assert.equal(run((d) => diouNmsSort(d, 1, 0.5, 'greedy')), Math.fround(0.8)); // DIoU ≈ 0.49
-    assert.equal(run((d) => diouNmsSort(d, 1, 0.45, 'greedy')), 0);
-    assert.equal(run((d) => diouNmsSort(d, 1, 0.5, 'diou', 0.6)), Math.fround(0.8));
-    assert.equal(run((d) => diouNmsSort(d, 1, 0.5, 'diou', 1)), 0); // 0.6 - 0.024 > 0.5
+    assert.equal(run((d) => diounmsSort(d, 1, 0.5, 'default')), 0);
+    assert.equal(run((d) => diounmsSort(d, 1, 0.5, 'cornersnms')), 0);
+    assert.equal(run((d) => diounmsSort(d, 1, 0.5, 'greedynms')), Math.fround(0.8)); // DIoU ≈ 0.49
+    assert.equal(run((d) => diounmsSort(d, 1, 0.45, 'greedynms')), 0);
+    assert.equal(run((d) => diounmsSort(d, 1, 0.5, 'diounms', 0.6)), Math.fround(0.8));
+    assert.equal(run((d) => diounmsSort(d, 1, 0.5, 'diounms', 1)), 0); // 0.6 - 0.024 > 0.5
     const img: MapImage = { truths: [truth(0, A)], detections: [det(A, [0.9]), det(B, [0.8])] };
     assert.equal(computeMap([img], 1, { nms: 0.5 }).detections, 1);
-    assert.equal(computeMap([img], 1, { nms: 0.5, nmsKind: 'greedy' }).detections, 2);
+    assert.equal(computeMap([img], 1, { nms: 0.5, nmsKind: 'greedynms' }).detections, 2);
   });
 
   test('objectness 0 detections move to the end and are left alone', () => {

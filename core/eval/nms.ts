@@ -1,28 +1,38 @@
-// The NMS darknet applies after `[yolo]` layers (AlexeyAB box.c), chosen by the last layer's
-// `nms_kind`: `default` → do_nms_sort (IoU); `greedynms` / `diounms` / `cornersnms` →
-// diounms_sort, which suppresses with box_diou (IoU − ((d²/c²)^0.6)), box_diounms (exponent
-// beta_nms) or box_iou respectively. Every corpus model uses greedynms: plain IoU NMS would drop
-// boxes darknet keeps (two overlapping cars in dog.jpg, IoU 0.54, DIoU 0.43).
-// All arithmetic is rounded to float32 in darknet's order.
-import { boxIou, type Box, type Detection } from '../eval/boxes';
-import type { NmsKind } from './layers';
+// The NMS darknet applies after `[yolo]` layers (AlexeyAB box.c), the one implementation used by
+// `detect`, `map` and the evaluator. The last [yolo] layer's `nms_kind` chooses: `default` →
+// do_nms_sort (IoU); `greedynms` / `diounms` / `cornersnms` → diounms_sort, which suppresses with
+// box_diou (IoU − ((d²/c²)^0.6)), box_diounms (exponent beta_nms) or box_iou respectively. Every
+// corpus model uses greedynms: plain IoU NMS would drop boxes darknet keeps (two overlapping cars
+// in dog.jpg, IoU 0.54, DIoU 0.43). All arithmetic is rounded to float32 in darknet's order.
+import { boxIou, type Box, type Detection } from './boxes';
 
 const f = Math.fround;
 
+/** darknet's `nms_kind` values (anything else in a cfg means `default`). */
+export type NmsKind = 'default' | 'greedynms' | 'diounms' | 'cornersnms';
+
 /** darknet box_diou() (exponent 0.6) and box_diounms() (exponent beta). */
 export function boxDiou(a: Box, b: Box, exponent = 0.6): number {
-  // box_c(): the smallest box enclosing a and b
-  const top = Math.min(f(a.y - f(a.h / 2)), f(b.y - f(b.h / 2)));
-  const bot = Math.max(f(a.y + f(a.h / 2)), f(b.y + f(b.h / 2)));
-  const left = Math.min(f(a.x - f(a.w / 2)), f(b.x - f(b.w / 2)));
-  const right = Math.max(f(a.x + f(a.w / 2)), f(b.x + f(b.w / 2)));
+  const ax = f(a.x);
+  const ay = f(a.y);
+  const aw = f(a.w);
+  const ah = f(a.h);
+  const bx = f(b.x);
+  const by = f(b.y);
+  const bw = f(b.w);
+  const bh = f(b.h);
+  // box_c(): the smallest box enclosing a and b (fmin/fmax return one of the float operands)
+  const top = Math.min(f(ay - f(ah / 2)), f(by - f(bh / 2)));
+  const bot = Math.max(f(ay + f(ah / 2)), f(by + f(bh / 2)));
+  const left = Math.min(f(ax - f(aw / 2)), f(bx - f(bw / 2)));
+  const right = Math.max(f(ax + f(aw / 2)), f(bx + f(bw / 2)));
   const w = f(right - left);
   const h = f(bot - top);
   const c = f(f(w * w) + f(h * h));
   const iou = boxIou(a, b);
   if (c === 0) return iou;
-  const dx = f(a.x - b.x);
-  const dy = f(a.y - b.y);
+  const dx = f(ax - bx);
+  const dy = f(ay - by);
   const d = f(f(dx * dx) + f(dy * dy));
   const u = f(Math.pow(f(d / c), exponent));
   return f(iou - u);
@@ -36,7 +46,7 @@ export function boxDiou(a: Box, b: Box, exponent = 0.6): number {
  * TP/FP-at-threshold counting depends on it). Works on typed copies of the probabilities; writes
  * them back at the end.
  */
-export function diounmsSort(dets: Detection[], classes: number, thresh: number, kind: NmsKind, beta: number): void {
+export function diounmsSort(dets: Detection[], classes: number, thresh: number, kind: NmsKind = 'default', beta = 0.6): void {
   let k = dets.length - 1;
   for (let i = 0; i <= k; ++i) {
     if (dets[i].objectness === 0) {
@@ -130,6 +140,11 @@ export function diounmsSort(dets: Detection[], classes: number, thresh: number, 
     for (let c = 0; c < classes; ++c) d.prob[c] = pt[c * total + id];
     dets[i] = d;
   }
+}
+
+/** darknet do_nms_sort(): greedy per-class NMS on IoU (diounmsSort with kind 'default'). */
+export function doNmsSort(dets: Detection[], classes: number, thresh = 0.45): void {
+  diounmsSort(dets, classes, thresh, 'default');
 }
 
 /** The NMS darknet's `detector test` / `map` apply for this model. */
