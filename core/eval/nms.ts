@@ -60,24 +60,50 @@ export function diounmsSort(dets: Detection[], classes: number, thresh: number, 
   const total = k + 1;
   if (total <= 0) return;
   const t = f(thresh);
+  const useDiou = kind === 'greedynms' || kind === 'diounms';
   const exponent = kind === 'diounms' ? f(beta) : 0.6;
-  // DIoU = IoU - (a non-negative term): a pair with IoU <= thresh never passes, skip the pow.
-  const overlaps = (a: Box, b: Box): boolean =>
-    kind === 'default' || kind === 'cornersnms' ? boxIou(a, b) > t : boxIou(a, b) > t && boxDiou(a, b, exponent) > t;
-  // Edges as box_intersection computes them: boxes that do not intersect have IoU 0 and DIoU <= 0,
-  // so with thresh >= 0 they never suppress each other; most pairs are rejected by this test.
+  // Each box's edges, centre and area as box_intersection / box_union / box_diou compute them, so
+  // the pair loop below computes box_iou and box_diou from arrays, with darknet's float32 steps.
+  const X = new Float64Array(total);
+  const Y = new Float64Array(total);
   const L = new Float64Array(total);
   const R = new Float64Array(total);
   const T = new Float64Array(total);
   const B = new Float64Array(total);
+  const area = new Float64Array(total);
   for (let id = 0; id < total; ++id) {
     const b = dets[id].box;
-    L[id] = f(f(b.x) - f(f(b.w) / 2));
-    R[id] = f(f(b.x) + f(f(b.w) / 2));
-    T[id] = f(f(b.y) - f(f(b.h) / 2));
-    B[id] = f(f(b.y) + f(f(b.h) / 2));
+    const x = f(b.x);
+    const y = f(b.y);
+    const w = f(b.w);
+    const h = f(b.h);
+    X[id] = x;
+    Y[id] = y;
+    L[id] = f(x - f(w / 2));
+    R[id] = f(x + f(w / 2));
+    T[id] = f(y - f(h / 2));
+    B[id] = f(y + f(h / 2));
+    area[id] = f(w * h);
   }
-  const canSkip = t >= 0;
+  // Whether box b is suppressed by box a, given their overlaps along x and y: box_iou(a, b) > t
+  // (plain IoU), or also box_diou(a, b) > t.
+  const suppresses = (a: number, b: number, iw: number, ih: number): boolean => {
+    // box_intersection is 0 unless both overlaps are positive (0 or negative: IoU 0)
+    const inter = iw > 0 && ih > 0 ? f(iw * ih) : 0;
+    const union = f(f(area[a] + area[b]) - inter);
+    const iou = inter === 0 || union === 0 ? 0 : f(inter / union);
+    // DIoU = IoU - (a non-negative term): a pair with IoU <= thresh never passes, skip the pow.
+    if (!(iou > t) || !useDiou) return iou > t;
+    const cw = f(Math.max(R[a], R[b]) - Math.min(L[a], L[b]));
+    const ch = f(Math.max(B[a], B[b]) - Math.min(T[a], T[b]));
+    const c = f(f(cw * cw) + f(ch * ch));
+    if (c === 0) return iou > t;
+    const dx = f(X[a] - X[b]);
+    const dy = f(Y[a] - Y[b]);
+    const d = f(f(dx * dx) + f(dy * dy));
+    return f(iou - f(Math.pow(f(d / c), exponent))) > t;
+  };
+  const disjointNeverSuppress = t >= 0;
   // pt[c * total + id]: probability of class c of the detection at (post-swap) position id
   const pt = new Float32Array(classes * total);
   for (let id = 0; id < total; ++id) {
@@ -111,25 +137,39 @@ export function diounmsSort(dets: Detection[], classes: number, thresh: number, 
       active = total;
     } else {
       if (np === 0) continue; // all keys equal: the stable sort changes nothing
-      // positives stably sorted, then the zeros in their order
-      const sorted = Array.from(pos.subarray(0, np)).sort(byProb);
-      for (let i = 0; i < np; ++i) ord[i] = sorted[i];
-      ord.set(rest.subarray(0, nr), np);
+      // positives stably sorted, then the zeros in their order. Most classes have a few positives:
+      // insertion sort (for positive floats f(x - y) > 0 exactly when x > y: darknet's comparator).
+      if (np > 32) pos.set(Array.from(pos.subarray(0, np)).sort(byProb));
+      else for (let i = 1; i < np; ++i) {
+        const id = pos[i];
+        const p = pt[base + id];
+        let j = i - 1;
+        while (j >= 0 && pt[base + pos[j]] < p) {
+          pos[j + 1] = pos[j];
+          --j;
+        }
+        pos[j + 1] = id;
+      }
+      for (let i = 0; i < np; ++i) ord[i] = pos[i];
+      for (let i = 0; i < nr; ++i) ord[np + i] = rest[i];
       active = np; // the zeros after them cannot suppress or be suppressed
     }
     for (let i = 0; i < active; ++i) {
       const a = ord[i];
       if (pt[base + a] === 0) continue;
-      const boxA = dets[a].box;
+      const la = L[a];
+      const ra = R[a];
+      const ta = T[a];
+      const ba = B[a];
       for (let j = i + 1; j < active; ++j) {
         const b = ord[j];
         if (pt[base + b] === 0) continue; // zeroing again changes nothing
-        if (canSkip) {
-          const w = f(Math.min(R[a], R[b]) - Math.max(L[a], L[b]));
-          const h = f(Math.min(B[a], B[b]) - Math.max(T[a], T[b]));
-          if (!(w > 0 && h > 0)) continue;
-        }
-        if (overlaps(boxA, dets[b].box)) pt[base + b] = 0;
+        // Most pairs do not intersect: IoU 0 and DIoU <= 0 never pass a threshold >= 0.
+        const iw = f(Math.min(ra, R[b]) - Math.max(la, L[b]));
+        if (!(iw > 0) && disjointNeverSuppress) continue;
+        const ih = f(Math.min(ba, B[b]) - Math.max(ta, T[b]));
+        if (!(ih > 0) && disjointNeverSuppress) continue;
+        if (suppresses(a, b, iw, ih)) pt[base + b] = 0;
       }
     }
   }

@@ -143,10 +143,11 @@ test('NMS equals a literal transcription of darknet\'s diounms_sort / do_nms_sor
     }
   };
   for (let trial = 0; trial < 30; trial++) {
-    const n = 5 + Math.floor(r() * 40);
+    const n = 5 + Math.floor(r() * 90); // up to ~50 positives a class: both sorting paths
     const dets: Detection[] = [];
     for (let i = 0; i < n; i++) {
-      const probs = [0, 1, 2, 3].map(() => (r() < 0.5 ? 0 : Math.fround(r())));
+      // odd trials draw from four values: many ties, which must keep their order (a stable sort)
+      const probs = [0, 1, 2, 3].map(() => (r() < 0.5 ? 0 : Math.fround(trial % 2 ? Math.ceil(r() * 4) / 4 : r())));
       const d = det(r(), r(), 0.05 + r() * 0.4, 0.05 + r() * 0.4, probs);
       if (r() < 0.1) d.objectness = 0;
       dets.push(d);
