@@ -7,7 +7,7 @@ import { flagString, parseArgs, UsageError } from '../args';
 import { stopOnSignals, type Command } from '../command';
 import { humanReporter } from './train';
 
-const USAGE = `Usage: darkslim study <study.yaml> [--out DIR] [--smoke] [--json]
+const USAGE = `Usage: darkslim study <study.yaml> [--out DIR] [--smoke] [--remeasure] [--json]
 
 Runs the stages a study file declares (bench/studies/*.yaml; see core/study/schema.ts for the
 format), each in its own folder under the study's work folder, then writes report.json (which the
@@ -19,6 +19,8 @@ Options:
   --out DIR   write the report here and the models under DIR/models (instead of the yaml's report: / work:)
   --smoke     every stage on a few images for one iteration (the yaml's smoke: settings): a pipeline
               check, written to --out or to <tmp>/darkslim-study-<name>-smoke
+  --remeasure train nothing: measure every finished stage's latency again (on a quiet machine, after
+              a run that shared it) and rewrite the report; every stage must have finished
   --json      stream JSON-lines events on stdout`;
 
 export const studyCommand: Command = {
@@ -26,7 +28,7 @@ export const studyCommand: Command = {
   summary: 'Run a compression study (stages from a yaml) and write its report',
   usage: USAGE,
   async run(argv) {
-    const args = parseArgs(argv, { booleans: ['json', 'smoke'], values: ['out'] });
+    const args = parseArgs(argv, { booleans: ['json', 'smoke', 'remeasure'], values: ['out'] });
     const [file, ...extra] = args.positional;
     if (!file) throw new UsageError('missing <study.yaml>');
     if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
@@ -35,7 +37,7 @@ export const studyCommand: Command = {
     const stop = stopOnSignals('darkslim study: stopping (finished stages and checkpoints are kept; rerun to continue)');
     try {
       const report = await runStudy(spec, {
-        outDir: flagString(args, 'out'), smoke: args.flags.has('smoke'), signal: stop.signal,
+        outDir: flagString(args, 'out'), smoke: args.flags.has('smoke'), remeasure: args.flags.has('remeasure'), signal: stop.signal,
         onEvent: json ? (e) => process.stdout.write(eventToJsonLine(e)) : studyReporter(),
       });
       if (!json) {

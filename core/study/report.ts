@@ -35,6 +35,8 @@ export interface StudyReport {
   elapsedSeconds: number;
   ran: string[];
   skipped: string[];
+  /** When `darkslim study --remeasure` last measured the latencies again (absent: as trained). */
+  remeasuredAt?: string;
   data: {
     train: { source: string; images: number; boxes: number };
     eval: { source: string; images: number; boxes: number };
@@ -129,10 +131,12 @@ export function writeStudyReport(spec: StudySpec, records: Map<string, StageReco
     const { outputRows: _o, ...info } = rec.info as Record<string, unknown>;
     details[s.name] = { type: rec.type, seconds: Math.round(rec.seconds * 10) / 10, measureSeconds: Math.round(rec.measureSeconds * 10) / 10, info };
   }
+  const remeasured = [...records.values()].map((r) => r.remeasuredAt).filter((d): d is string => !!d).sort();
   const report: StudyReport = {
     kind: 'darkslim-report', version: 1, title: spec.title + (rc.smoke ? ' (smoke run: pipeline check only)' : ''), study: spec.name,
     yaml: relative(spec.root, spec.file), description: spec.description, smoke: rc.smoke, date: new Date().toISOString(), machine: rc.machine,
     totalSeconds: Math.round(total * 10) / 10, runSeconds: Math.round(rc.runSeconds * 10) / 10, elapsedSeconds: Math.round(rc.elapsedSeconds), ran: rc.ran, skipped: rc.skipped,
+    ...(remeasured.length ? { remeasuredAt: remeasured[remeasured.length - 1] } : {}),
     data: { ...rc.data, ...(spec.data.note ? { note: spec.data.note } : {}) },
     stages: rows, details, checks: evaluateChecks(spec, records), plots: {}, threads: spec.threads,
   };
@@ -199,6 +203,7 @@ export function studyMarkdown(spec: StudySpec, r: StudyReport): string {
   out.push(`- Total time: ${fmtTime(r.totalSeconds)} (each stage's work and measurements, in the run that finished it); the run that wrote this report took ${fmtTime(r.runSeconds)}${r.skipped.length ? ` (stages finished earlier and skipped: ${r.skipped.join(', ')})` : ''}; ${fmtTime(r.elapsedSeconds)} of wall time since the first stage started (interrupted attempts included).`);
   out.push(`- Data: train ${r.data.train.images} images / ${r.data.train.boxes} boxes (\`${r.data.train.source}\`); evaluation ${r.data.eval.images} images / ${r.data.eval.boxes} boxes (\`${r.data.eval.source}\`); int8 calibration ${r.data.calib.images} images; classes: ${r.data.names.length > 8 ? `${r.data.names.length}` : r.data.names.join(', ')}.`);
   if (r.data.note) out.push(`- ${r.data.note.trim()}`);
+  if (r.remeasuredAt) out.push(`- Latency measured again on ${r.remeasuredAt} (\`darkslim study --remeasure\`, nothing trained; each row's load is from then); mAP, sizes and times are from the runs that made the models.`);
   out.push('', `mAP@0.5: darknet's \`detector map\` procedure (thresh .005, NMS .45, area under the curve) on onnxruntime, on the evaluation split. Latency: onnxruntime, batch 1, ${r.threads} threads, median. Size: the model file (.weights; int8: the .onnx). Time: the stage's training / pruning / quantizing, measurements excluded. Load: the 1-minute load average when the row was measured (latency depends on it).`, '');
   out.push(`| stage | params | size | BFLOPs | latency (ORT, ${r.threads} threads) | mAP@0.5 | time | load | note |`, '|---|---|---|---|---|---|---|---|---|');
   for (const x of r.stages) {

@@ -20,7 +20,8 @@ import { loadCsvSplit, loadDataset, namesFrom, type Dataset, type DatasetItem } 
 import { prunableGammaMasks } from '../engine/sparsity';
 import type { TrainOptions, TrainResult } from '../engine/trainer';
 import { emitterFor, eventToJsonLine, type EventSink, type TaskEvent } from '../pipeline/events';
-import { measureModel, type StudyRow } from './measure';
+import { exportOnnx } from '../onnx/export';
+import { measureLatency, measureModel, type StudyRow } from './measure';
 import { writeStudyReport, type StudyReport } from './report';
 import {
   missingInputs, type DistillStage, type EvaluateStage, type ModelStage, type PruneCandidate, type PruneStage, type QuantizeStage,
@@ -34,6 +35,12 @@ export interface RunStudyOptions {
   smoke?: boolean;
   signal?: AbortSignal;
   onEvent?: EventSink;
+  /**
+   * Train nothing: measure the latency of every finished stage's models again and rewrite the
+   * report (mAP, sizes and times are kept). For a quiet machine after a run that shared it; every
+   * stage must have finished with the current settings.
+   */
+  remeasure?: boolean;
 }
 
 /** A model a stage produced. */
@@ -85,6 +92,8 @@ export interface StageRecord {
   /** Rows for the table: the stage's own first, then extra ones (sweep candidates). */
   rows: StudyRow[];
   info: Record<string, unknown>;
+  /** When `--remeasure` last measured this stage's latencies again. */
+  remeasuredAt?: string;
 }
 
 interface Ctx {
@@ -240,6 +249,9 @@ export async function runStudy(spec: StudySpec, opts: RunStudyOptions = {}): Pro
         continue;
       }
     }
+    if (opts.remeasure) {
+      throw new Error(`stage "${s.name}" (line ${s.line}) has not finished with these settings: run the study without --remeasure first`);
+    }
     const keyPath = join(dir, 'stage.key');
     if (existsSync(keyPath) && readFileSync(keyPath, 'utf8').trim() !== key) {
       emit({ type: 'log', level: 'info', message: `stage ${s.name}: its settings or inputs changed: starting it over` });
@@ -264,6 +276,7 @@ export async function runStudy(spec: StudySpec, opts: RunStudyOptions = {}): Pro
     const row = rec.rows[0];
     emit({ type: 'log', level: 'info', message: `stage ${s.name} done in ${(rec.seconds + rec.measureSeconds).toFixed(0)} s${row ? `: mAP@0.5 ${row.map ?? '–'}, ${row.bflops} BFLOPs, ${row.latencyMs ?? '–'} ms` : ''}` });
   }
+  if (opts.remeasure) await remeasureLatency(ctx);
   emit({ type: 'progress', done: total, total, message: 'report' });
   // wall time since the first stage started (its stage.key is written once, at its first start):
   // interrupted attempts count here, and only here
@@ -290,6 +303,51 @@ export async function runStudy(spec: StudySpec, opts: RunStudyOptions = {}): Pro
 export function rel(spec: StudySpec, p: string): string {
   const r = relative(spec.root, p);
   return r.startsWith('..') && r.split(/[\\/]/).filter((x) => x === '..').length > 2 ? p : r || '.';
+}
+
+/**
+ * Every table row's latency (and load) measured again, each model once; the done-markers are
+ * rewritten with them. A row's model is found by its file among the models the stages recorded.
+ */
+async function remeasureLatency(ctx: Ctx): Promise<void> {
+  const models = new Map<string, StageModel>();
+  const collect = (v: unknown): void => {
+    if (!v || typeof v !== 'object') return;
+    if (Array.isArray(v)) return v.forEach(collect);
+    const o = v as Record<string, unknown>;
+    const file = typeof o.onnx === 'string' ? o.onnx : typeof o.weights === 'string' ? o.weights : undefined;
+    if (typeof o.cfg === 'string' && file) models.set(rel(ctx.spec, file), { cfg: o.cfg, ...(o.onnx ? { onnx: file } : { weights: file }) });
+    for (const x of Object.values(o)) collect(x);
+  };
+  for (const rec of ctx.records.values()) {
+    collect(rec.outputs);
+    collect(rec.info);
+  }
+  const runs = ctx.smoke ? ctx.spec.smoke.latencyRuns : ctx.spec.latencyRuns;
+  const measured = new Map<string, Pick<StudyRow, 'latencyMs' | 'load'>>();
+  for (const [name, rec] of ctx.records) {
+    cancelled(ctx);
+    const info = rec.info as { outputRows?: Record<string, StudyRow>; candidates?: CandidateRecord[] };
+    const rows = [
+      ...rec.rows, ...Object.values(info.outputRows ?? {}),
+      ...(info.candidates ?? []).flatMap((c) => [c.pruned, c.finetuned].filter((r): r is StudyRow => !!r)),
+    ];
+    for (const row of rows) {
+      let m = measured.get(row.file);
+      if (!m) {
+        const model = models.get(row.file);
+        if (!model) throw new Error(`stage "${name}": no recorded model has the file ${row.file} of the row "${row.name}"`);
+        const graph = loadCfg(model.cfg);
+        const onnx = model.onnx ? readFileSync(model.onnx) : exportOnnx(graph, mustLoad(model.weights!, graph)).bytes;
+        m = await measureLatency(graph, onnx, { threads: ctx.spec.threads, latencyRuns: runs });
+        measured.set(row.file, m);
+        ctx.emit({ type: 'log', level: 'info', message: `${name}: ${row.file}: ${m.latencyMs ?? '–'} ms (load ${m.load})` });
+      }
+      Object.assign(row, m);
+    }
+    rec.remeasuredAt = new Date().toISOString();
+    writeFileAtomic(join(ctx.work, name, DONE_MARKER), JSON.stringify(rec, null, 2) + '\n');
+  }
 }
 
 function newRecord(s: StageSpec): StageRecord {

@@ -241,6 +241,20 @@ stages:
     assert.equal(r2.skipped.length, 7);
     assert.deepEqual(r2.stages.map((s) => s.map), r1.stages.map((s) => s.map));
 
+    // --remeasure: nothing trains; each model's latency is measured once more; mAP and sizes kept
+    const marker = () => JSON.parse(readFileSync(join(dir, 'models', 'int8', DONE_MARKER), 'utf8'));
+    const keyBefore = marker().key;
+    const evRm: TaskEvent[] = [];
+    const rm = await runStudy(spec, { remeasure: true, onEvent: (e) => evRm.push(e) });
+    assert.deepEqual(rm.ran, []);
+    assert.ok(rm.remeasuredAt && marker().remeasuredAt && marker().remeasuredAt <= rm.remeasuredAt && marker().key === keyBefore);
+    assert.deepEqual(rm.stages.map((s) => [s.map, s.sizeBytes, s.seconds]), r1.stages.map((s) => [s.map, s.sizeBytes, s.seconds]));
+    const files = new Set([...rm.stages.map((s) => s.file), ...(rm.details.pruned.info as { candidates: { pruned?: { file: string }; finetuned?: { file: string } }[] }).candidates.flatMap((c) => [c.pruned?.file, c.finetuned?.file]).filter(Boolean)]);
+    const measuredLogs = evRm.filter((e) => e.task === 'study' && e.type === 'log' && / ms \(load /.test(e.message));
+    assert.equal(measuredLogs.length, files.size, 'every model measured once');
+    assert.ok(rm.stages.every((s) => s.latencyMs !== null && s.latencyMs > 0));
+    assert.match(readFileSync(join(dir, 'report', 'report.md'), 'utf8'), /Latency measured again on .*--remeasure/);
+
     // a stage whose done-marker is missing runs again (and only it, when it is the last)
     rmSync(join(dir, 'models', 'final', DONE_MARKER));
     const r3 = await runStudy(spec);
@@ -261,6 +275,7 @@ stages:
     const spec = loadStudy(yaml);
     const text = readFileSync(yaml, 'utf8').replace('images: 4 }', 'images: 3 }');
     const spec2 = parseStudy(text, yaml);
+    await assert.rejects(runStudy(spec2, { remeasure: true }), /stage "int8" \(line \d+\) has not finished with these settings: run the study without --remeasure first/);
     const r = await runStudy(spec2);
     assert.deepEqual(r.ran, ['int8', 'final']);
     assert.ok(spec.stages.length === spec2.stages.length);
