@@ -288,7 +288,9 @@ export class DarknetModel {
     for (const l of this.spec.layers) {
       const act = 'activation' in l ? (l as { activation: string }).activation : undefined;
       if (act && !TRAINABLE_ACTIVATIONS.has(act)) throw new Error(`layer ${l.index} [${l.name}]: activation=${act} cannot be trained`);
-      if (l.kind === 'conv' && l.dilation > 1) throw new Error(`layer ${l.index} [${l.name}]: dilation=${l.dilation} convolutions cannot be trained (tfjs has no dilated conv gradient)`);
+      if (l.kind === 'conv' && l.dilation > 1 && (l.strideX > 1 || l.strideY > 1)) {
+        throw new Error(`layer ${l.index} [${l.name}]: dilation=${l.dilation} with stride ${l.strideX}x${l.strideY} cannot be trained (dilated convolutions train with stride 1 only)`);
+      }
       if (l.kind === 'shortcut' && l.ins.some((s) => s.join() !== l.ins[0].join())) throw new Error(`layer ${l.index} [shortcut]: inputs of different shapes cannot be trained`);
     }
   }
@@ -390,27 +392,27 @@ export class DarknetModel {
 
   private conv(p: ConvParams, x: tf.Tensor4D, training: boolean, bnStats: ForwardResult['bnStats']): tf.Tensor4D {
     const s = p.spec;
-    const pad = s.padding;
+    const pad = s.padding * s.dilation; // darknet's im2col pads pad·dilation
     // explicit padding inside the conv (no padded copy of the input, no pad/slice on the tape)
     const padding: 'valid' | [[number, number], [number, number], [number, number], [number, number]] = pad > 0 ? [[0, 0], [pad, pad], [pad, pad], [0, 0]] : 'valid';
     const strides: [number, number] = [s.strideY, s.strideX];
     const dil: [number, number] = [s.dilation, s.dilation];
-    let y: tf.Tensor4D;
-    if (p.depthwise) {
-      y = tf.depthwiseConv2d(x, p.kernel as tf.Tensor4D, strides, padding, 'NHWC', dil);
-    } else if (s.groups > 1) {
+    const convolve = (input: tf.Tensor4D, pads: typeof padding, dilations: [number, number]): tf.Tensor4D => {
+      if (p.depthwise) return tf.depthwiseConv2d(input, p.kernel as tf.Tensor4D, strides, pads, 'NHWC', dilations);
+      if (s.groups === 1) return tf.conv2d(input, p.kernel as tf.Tensor4D, strides, pads, 'NHWC', dilations);
       const cg = s.in[0] / s.groups;
       const fg = s.filters / s.groups;
       const parts: tf.Tensor4D[] = [];
       for (let g = 0; g < s.groups; g++) {
-        const xs = tf.slice(x, [0, 0, 0, g * cg], [-1, -1, -1, cg]);
+        const xs = tf.slice(input, [0, 0, 0, g * cg], [-1, -1, -1, cg]);
         const ks = tf.slice(p.kernel as tf.Tensor4D, [0, 0, 0, g * fg], [-1, -1, -1, fg]);
-        parts.push(tf.conv2d(xs, ks, strides, padding, 'NHWC', dil));
+        parts.push(tf.conv2d(xs, ks, strides, pads, 'NHWC', dilations));
       }
-      y = tf.concat(parts, 3);
-    } else {
-      y = tf.conv2d(x, p.kernel as tf.Tensor4D, strides, padding, 'NHWC', dil);
-    }
+      return tf.concat(parts, 3);
+    };
+    let y: tf.Tensor4D = s.dilation > 1 && s.strideX === 1 && s.strideY === 1
+      ? atrous(x, pad, s.dilation, s.size, (t) => convolve(t, 'valid', [1, 1]))
+      : convolve(x, padding, dil);
     if (p.gamma) {
       if (training) {
         if (FUSABLE_ACTIVATIONS.has(s.activation)) {
@@ -553,4 +555,23 @@ export function chwToNhwc(images: Float32Array[], w: number, h: number, c = 3): 
     for (let p = 0; p < plane; p++) for (let k = 0; k < c; k++) out[o++] = img[k * plane + p];
   }
   return out;
+}
+
+/**
+ * A stride-1 convolution with dilation d, written as tfjs can differentiate it (its conv gradients
+ * refuse dilation): the padded input's d×d phases become batch entries (spaceToBatchND), each is
+ * convolved with the undilated kernel ('valid'), and batchToSpaceND interleaves the results, as
+ * TensorFlow's atrous convolution does. `conv` runs the undilated 'valid' convolution.
+ */
+export function atrous(x: tf.Tensor4D, pad: number, d: number, size: number, conv: (t: tf.Tensor4D) => tf.Tensor4D): tf.Tensor4D {
+  const [, h, w] = x.shape;
+  const hp = h + 2 * pad;
+  const wp = w + 2 * pad;
+  // extra rows/columns at the end so that each side divides by d (they reach no kept output)
+  const eh = (d - (hp % d)) % d;
+  const ew = (d - (wp % d)) % d;
+  const xp = tf.pad(x, [[0, 0], [pad, pad + eh], [pad, pad + ew], [0, 0]]);
+  const phases = tf.spaceToBatchND(xp, [d, d], [[0, 0], [0, 0]]) as tf.Tensor4D;
+  const y = tf.batchToSpaceND(conv(phases), [d, d], [[0, 0], [0, 0]]) as tf.Tensor4D;
+  return tf.slice(y, [0, 0, 0, 0], [-1, hp - d * (size - 1), wp - d * (size - 1), -1]);
 }

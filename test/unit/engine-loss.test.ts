@@ -9,16 +9,16 @@ import { selectBackend } from '../../core/engine/backend';
 import { headLossConfigs, headTargets, yoloLoss, type TrainTruth } from '../../core/engine/loss';
 import { DarknetModel, initWeights, rng } from '../../core/engine/model';
 
-function tinyCfg(iouLoss: string, scaleXY = 1, newCoords = false): string {
-  const conv = (f: number, s: number, k: number, act = 'leaky', bn = 1) =>
-    `[convolutional]\nbatch_normalize=${bn}\nfilters=${f}\nsize=${k}\nstride=${s}\npad=1\nactivation=${act}\n`;
+function tinyCfg(iouLoss: string, scaleXY = 1, newCoords = false, dilation = 1): string {
+  const conv = (f: number, s: number, k: number, act = 'leaky', bn = 1, d = 1) =>
+    `[convolutional]\nbatch_normalize=${bn}\nfilters=${f}\nsize=${k}\nstride=${s}\npad=1\ndilation=${d}\nactivation=${act}\n`;
   const yolo = (mask: string) => `[yolo]\nmask=${mask}\nanchors=6,6, 10,12, 14,10, 20,20\nclasses=2\nnum=4\nignore_thresh=1\ntruth_thresh=1\niou_loss=${iouLoss}\niou_normalizer=0.5\ncls_normalizer=1.5\nobj_normalizer=0.8\nscale_x_y=${scaleXY}\n${newCoords ? 'new_coords=1\n' : ''}`;
   // new_coords: the head convs apply the logistic themselves
   const head = newCoords ? 'logistic' : 'linear';
   return `[net]\nwidth=24\nheight=24\nchannels=3\n`
     + conv(6, 1, 3, 'mish') // 0
     + `[maxpool]\nsize=2\nstride=2\n` // 1: 12
-    + conv(8, 1, 3) // 2
+    + conv(8, 1, 3, 'leaky', 1, dilation) // 2
     + conv(8, 1, 1, 'swish') // 3
     + `[shortcut]\nfrom=-2\nactivation=linear\n` // 4
     + conv(8, 2, 3) // 5: 6
@@ -28,7 +28,7 @@ function tinyCfg(iouLoss: string, scaleXY = 1, newCoords = false): string {
     + `[upsample]\nstride=2\n` // 9: 12
     + `[route]\nlayers=-1,4\n` // 10
     + conv(8, 1, 3, 'leaky') // 11 (depthwise below needs equal channels)
-    + `[convolutional]\nbatch_normalize=1\nfilters=8\nsize=3\nstride=1\npad=1\ngroups=8\nactivation=leaky\n` // 12
+    + `[convolutional]\nbatch_normalize=1\nfilters=8\nsize=3\nstride=1\npad=1\ngroups=8\ndilation=${dilation}\nactivation=leaky\n` // 12
     + conv(14, 1, 1, head, 0) // 13
     + yolo('0,1'); // 14
 }
@@ -38,9 +38,9 @@ const TRUTHS: TrainTruth[][] = [
   [{ classId: 1, x: 0.52, y: 0.21, w: 0.25, h: 0.4 }],
 ];
 
-async function gradientCheck(iouLoss: string, scaleXY = 1, perVariable = 1, newCoords = false, backend: 'cpu' | 'wasm' = 'cpu'): Promise<void> {
+async function gradientCheck(iouLoss: string, scaleXY = 1, perVariable = 1, newCoords = false, backend: 'cpu' | 'wasm' = 'cpu', dilation = 1): Promise<void> {
   await selectBackend(backend);
-  const graph = analyzeCfg(tinyCfg(iouLoss, scaleXY, newCoords));
+  const graph = analyzeCfg(tinyCfg(iouLoss, scaleXY, newCoords, dilation));
   assert.deepEqual(graph.diagnostics.filter((d) => d.severity === 'error'), []);
   const model = DarknetModel.create(graph, initWeights(graph, 7));
   const cfgs = headLossConfigs(graph, model.spec.heads);
@@ -97,6 +97,11 @@ test('gradient check: giou box loss', async () => {
 test('gradient check on the wasm backend (its fused batch norm, conv, depthwise and max-pool gradient kernels)', async () => {
   await gradientCheck('mse', 1, 2, false, 'wasm');
   await gradientCheck('ciou', 2, 1, true, 'wasm');
+});
+
+test('gradient check: dilated convs (dilation 2, a plain and a depthwise one), cpu and wasm', async () => {
+  await gradientCheck('mse', 1, 2, false, 'cpu', 2);
+  await gradientCheck('mse', 1, 2, false, 'wasm', 2);
 });
 
 test('gradient check: new_coords=1 (logistic head convs, (2p)² boxes), mse and ciou, scale_x_y=2', async () => {
