@@ -130,7 +130,7 @@ async function main(): Promise<void> {
       const detector = await Detector.create(source, { threads: c.threads, spinning: false });
       // warm-up: a few images so first-call costs (JIT, worker start) do not count
       await evaluate(detector, dataset, { limit: 4, workers: c.workers, pureRuns: 0 });
-      // The machine may be shared: each pass measures its own pure-inference rate right after it,
+      // The machine may be shared: each pass measures its own pure-inference rate around it,
       // and the pass with the median ratio of REPEATS is reported (all ratios are kept).
       const passes: Awaited<ReturnType<typeof evaluate>>[] = [];
       for (let i = 0; i < REPEATS; i++) passes.push(await evaluate(detector, dataset, { limit, workers: c.workers, pureRuns: 50 }));
