@@ -62,7 +62,7 @@ export async function measureModel(
 }
 
 /** onnxruntime latency at batch 1 (median of the runs), with the 1-minute load average before it. */
-export async function measureLatency(graph: ModelGraph, onnx: Uint8Array, opts: MeasureOptions): Promise<Pick<StudyRow, 'latencyMs' | 'load'>> {
+async function measureLatency(graph: ModelGraph, onnx: Uint8Array, opts: MeasureOptions): Promise<Pick<StudyRow, 'latencyMs' | 'load'>> {
   const load = loadavg()[0];
   const b = await benchModel(onnx, [1, graph.net.channels, graph.net.height, graph.net.width], {
     threads: opts.threads, runs: opts.latencyRuns, warmup: Math.min(10, opts.latencyRuns),

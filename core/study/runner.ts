@@ -21,7 +21,8 @@ import { prunableGammaMasks } from '../engine/sparsity';
 import type { TrainOptions, TrainResult } from '../engine/trainer';
 import { emitterFor, eventToJsonLine, type EventSink, type TaskEvent } from '../pipeline/events';
 import { exportOnnx } from '../onnx/export';
-import { measureLatency, measureModel, type StudyRow } from './measure';
+import { interleavedLatency } from '../onnx/quantize/report';
+import { measureModel, type StudyRow } from './measure';
 import { writeStudyReport, type StudyReport } from './report';
 import {
   missingInputs, type DistillStage, type EvaluateStage, type ModelStage, type PruneCandidate, type PruneStage, type QuantizeStage,
@@ -306,7 +307,8 @@ export function rel(spec: StudySpec, p: string): string {
 }
 
 /**
- * Every table row's latency (and load) measured again, each model once; the done-markers are
+ * Every table row's latency (and load) measured again, each model once and all of them
+ * interleaved (a drifting or busy machine then slows every row alike); the done-markers are
  * rewritten with them. A row's model is found by its file among the models the stages recorded.
  */
 async function remeasureLatency(ctx: Ctx): Promise<void> {
@@ -323,29 +325,43 @@ async function remeasureLatency(ctx: Ctx): Promise<void> {
     collect(rec.outputs);
     collect(rec.info);
   }
-  const runs = ctx.smoke ? ctx.spec.smoke.latencyRuns : ctx.spec.latencyRuns;
-  const measured = new Map<string, Pick<StudyRow, 'latencyMs' | 'load'>>();
-  for (const [name, rec] of ctx.records) {
-    cancelled(ctx);
+  const rowsOf = (rec: StageRecord): StudyRow[] => {
     const info = rec.info as { outputRows?: Record<string, StudyRow>; candidates?: CandidateRecord[] };
-    const rows = [
+    return [
       ...rec.rows, ...Object.values(info.outputRows ?? {}),
       ...(info.candidates ?? []).flatMap((c) => [c.pruned, c.finetuned].filter((r): r is StudyRow => !!r)),
     ];
-    for (const row of rows) {
-      let m = measured.get(row.file);
-      if (!m) {
-        const model = models.get(row.file);
-        if (!model) throw new Error(`stage "${name}": no recorded model has the file ${row.file} of the row "${row.name}"`);
-        const graph = loadCfg(model.cfg);
-        const onnx = model.onnx ? readFileSync(model.onnx) : exportOnnx(graph, mustLoad(model.weights!, graph)).bytes;
-        m = await measureLatency(graph, onnx, { threads: ctx.spec.threads, latencyRuns: runs });
-        measured.set(row.file, m);
-        ctx.emit({ type: 'log', level: 'info', message: `${name}: ${row.file}: ${m.latencyMs ?? '–'} ms (load ${m.load})` });
-      }
-      Object.assign(row, m);
+  };
+  // each distinct model file, its ONNX bytes grouped by input shape
+  const groups = new Map<string, { dims: number[]; files: string[]; onnx: Uint8Array[] }>();
+  for (const [name, rec] of ctx.records) {
+    for (const row of rowsOf(rec)) {
+      if ([...groups.values()].some((g) => g.files.includes(row.file))) continue;
+      const model = models.get(row.file);
+      if (!model) throw new Error(`stage "${name}": no recorded model has the file ${row.file} of the row "${row.name}"`);
+      const graph = loadCfg(model.cfg);
+      const dims = [1, graph.net.channels, graph.net.height, graph.net.width];
+      const group = groups.get(dims.join()) ?? { dims, files: [], onnx: [] };
+      group.files.push(row.file);
+      group.onnx.push(model.onnx ? readFileSync(model.onnx) : exportOnnx(graph, mustLoad(model.weights!, graph)).bytes);
+      groups.set(dims.join(), group);
     }
-    rec.remeasuredAt = new Date().toISOString();
+  }
+  cancelled(ctx);
+  const load = Math.round(loadavg()[0] * 100) / 100;
+  const runs = ctx.smoke ? ctx.spec.smoke.latencyRuns : ctx.spec.latencyRuns;
+  const measured = new Map<string, Pick<StudyRow, 'latencyMs' | 'load'>>();
+  for (const g of groups.values()) {
+    const stats = await interleavedLatency(g.onnx, g.dims, { threads: ctx.spec.threads, runs, warmup: Math.min(10, runs) });
+    g.files.forEach((file, i) => {
+      measured.set(file, { latencyMs: stats[i].median_ms, load });
+      ctx.emit({ type: 'log', level: 'info', message: `${file}: ${stats[i].median_ms} ms (load ${load})` });
+    });
+  }
+  const at = new Date().toISOString();
+  for (const [name, rec] of ctx.records) {
+    for (const row of rowsOf(rec)) Object.assign(row, measured.get(row.file));
+    rec.remeasuredAt = at;
     writeFileAtomic(join(ctx.work, name, DONE_MARKER), JSON.stringify(rec, null, 2) + '\n');
   }
 }
