@@ -55,17 +55,13 @@ export async function measureModel(
   } finally {
     await det.dispose();
   }
-  return {
-    params: graph.totals.params, sizeBytes: statSync(file).size, file, bflops: r4(graph.totals.bflops),
-    map: r4(map), precision: r4(precision), recall: r4(recall), ...(await measureLatency(graph, onnx, opts)),
-  };
-}
-
-/** onnxruntime latency at batch 1 (median of the runs), with the 1-minute load average before it. */
-async function measureLatency(graph: ModelGraph, onnx: Uint8Array, opts: MeasureOptions): Promise<Pick<StudyRow, 'latencyMs' | 'load'>> {
   const load = loadavg()[0];
   const b = await benchModel(onnx, [1, graph.net.channels, graph.net.height, graph.net.width], {
     threads: opts.threads, runs: opts.latencyRuns, warmup: Math.min(10, opts.latencyRuns),
   });
-  return { latencyMs: Number.isFinite(b.median_ms) ? b.median_ms : null, load: Math.round(load * 100) / 100 };
+  return {
+    params: graph.totals.params, sizeBytes: statSync(file).size, file, bflops: r4(graph.totals.bflops),
+    latencyMs: Number.isFinite(b.median_ms) ? b.median_ms : null, map: r4(map), precision: r4(precision), recall: r4(recall),
+    load: Math.round(load * 100) / 100,
+  };
 }

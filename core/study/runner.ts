@@ -334,9 +334,11 @@ async function remeasureLatency(ctx: Ctx): Promise<void> {
   };
   // each distinct model file, its ONNX bytes grouped by input shape
   const groups = new Map<string, { dims: number[]; files: string[]; onnx: Uint8Array[] }>();
+  const seen = new Set<string>();
   for (const [name, rec] of ctx.records) {
     for (const row of rowsOf(rec)) {
-      if ([...groups.values()].some((g) => g.files.includes(row.file))) continue;
+      if (seen.has(row.file)) continue;
+      seen.add(row.file);
       const model = models.get(row.file);
       if (!model) throw new Error(`stage "${name}": no recorded model has the file ${row.file} of the row "${row.name}"`);
       const graph = loadCfg(model.cfg);
