@@ -15,6 +15,7 @@ import { loadDarknet } from '../core/onnx/model';
 import { decodeRgb, inputFromInterleaved } from '../core/onnx/fastprep';
 import { postprocessOutputs } from '../core/onnx/prefetch';
 import { ENGINE } from '../core/onnx/runtime';
+import { nativeJpegLibrary } from '../core/data/native-jpeg';
 import sharp from 'sharp';
 
 const CORPUS = resolve(__dirname, '..', '..', 'shared', 'corpus');
@@ -32,9 +33,15 @@ const MODELS = [
 
 interface LatencyRow extends BenchResult { model: string; size: string }
 /** CPU time per image of each stage, alone (insensitive to other load on the machine). */
-interface CpuRow { model: string; images: number; inferenceMs: number; decodeMs: number; jpegMs: number; resizeMs: number; postMs: number }
+interface CpuRow {
+  model: string; images: number; inferenceMs: number; decodeMs: number; jpegMs: number; resizeMs: number; postMs: number;
+  /** JPEG decoding by sharp alone (the reference of the native decoder, same run). */
+  sharpJpegMs: number; jpegDecoder: string;
+}
 interface MapRow {
   model: string;
+  /** JPEG decoder of the pass: 'native' (libjpeg-turbo addon) or 'sharp'. */
+  jpeg: string;
   /** Ratio of every pass, ascending; the row's figures are the median pass's. */
   ratios: number[];
   /** 1-minute load average after the passes. */
@@ -93,8 +100,14 @@ async function main(): Promise<void> {
     sharp.concurrency(1);
     const { netW, netH } = detector.meta;
     for (const p of paths.slice(0, 8)) { const d = await decodeRgb(p); inputFromInterleaved(d.data, d.width, d.height, netW, netH, detector.letterBox); } // warm-up
-    // decoding (sharp/libvips) and darknet's resize separately; decodeMs is their sum
+    // decoding (native libjpeg-turbo where built, else sharp/libvips) and darknet's resize
+    // separately; decodeMs is their sum. sharp alone is measured beside it.
+    process.env.DARKSLIM_NATIVE_JPEG = '0';
     let c0 = process.cpuUsage();
+    for (const p of paths) await decodeRgb(p);
+    const sharpJpegMs = cpuMs(process.cpuUsage(c0)) / paths.length;
+    delete process.env.DARKSLIM_NATIVE_JPEG;
+    c0 = process.cpuUsage();
     const raws: Awaited<ReturnType<typeof decodeRgb>>[] = [];
     for (const p of paths) raws.push(await decodeRgb(p));
     const jpegMs = cpuMs(process.cpuUsage(c0)) / paths.length;
@@ -113,20 +126,29 @@ async function main(): Promise<void> {
     c0 = process.cpuUsage();
     outputs.forEach((o, i) => postprocessOutputs(config, o, inputs[i].width, inputs[i].height));
     const postMs = cpuMs(process.cpuUsage(c0)) / paths.length;
-    cpu.push({ model: m.name, images: paths.length, inferenceMs, decodeMs, jpegMs, resizeMs, postMs });
+    cpu.push({ model: m.name, images: paths.length, inferenceMs, decodeMs, jpegMs, resizeMs, postMs, sharpJpegMs, jpegDecoder: nativeJpegLibrary() ?? 'sharp' });
     await detector.dispose();
   }
   console.log('\nCPU ms per image of each stage run alone (1 inference thread). On 2 cores, map can reach the pure inference rate');
   console.log('only if decode + post <= inference (post is shared between the threads); the best ratio is about 2*inference / (inference + decode + post)');
-  console.log(`${pad('model', 22)}${pad('inference', 11)}${pad('decode', 9)}${pad('(jpeg', 8)}${pad('resize)', 9)}post`);
-  for (const r of cpu) console.log(`${pad(r.model, 22)}${pad(r.inferenceMs.toFixed(2), 11)}${pad(r.decodeMs.toFixed(2), 9)}${pad(r.jpegMs.toFixed(2), 8)}${pad(r.resizeMs.toFixed(2), 9)}${r.postMs.toFixed(2)}`);
+  console.log(`JPEG decoder: ${cpu[0]?.jpegDecoder ?? '-'} (sharp alone beside it)`);
+  console.log(`${pad('model', 22)}${pad('inference', 11)}${pad('decode', 9)}${pad('(jpeg', 8)}${pad('resize)', 9)}${pad('post', 7)}jpeg by sharp`);
+  for (const r of cpu) console.log(`${pad(r.model, 22)}${pad(r.inferenceMs.toFixed(2), 11)}${pad(r.decodeMs.toFixed(2), 9)}${pad(r.jpegMs.toFixed(2), 8)}${pad(r.resizeMs.toFixed(2), 9)}${pad(r.postMs.toFixed(2), 7)}${r.sharpJpegMs.toFixed(2)}`);
 
   const maps: MapRow[] = [];
   const limit = QUICK ? 32 : undefined;
-  const configs = [{ threads: Math.max(1, availableParallelism() - 1), workers: 1 }, { threads: availableParallelism(), workers: 1 }];
+  // jpeg 'sharp': the same pass with the native decoder switched off (the reference for it)
+  const hasNative = nativeJpegLibrary() !== null;
+  const configs = [
+    { threads: Math.max(1, availableParallelism() - 1), workers: 1, jpeg: 'native' },
+    ...(hasNative ? [{ threads: Math.max(1, availableParallelism() - 1), workers: 1, jpeg: 'sharp' }] : []),
+    { threads: availableParallelism(), workers: 1, jpeg: 'native' },
+  ].map((c) => ({ ...c, jpeg: hasNative ? c.jpeg : 'sharp' }));
   for (const m of MODELS.filter((x) => x.coco)) {
     const source = loadDarknet(join(CORPUS, 'weights', m.dir, `${m.file}.cfg`), join(CORPUS, 'weights', m.dir, `${m.file}.weights`));
     for (const c of configs) {
+      if (c.jpeg === 'sharp') process.env.DARKSLIM_NATIVE_JPEG = '0';
+      else delete process.env.DARKSLIM_NATIVE_JPEG;
       const detector = await Detector.create(source, { threads: c.threads, spinning: false });
       // warm-up: a few images so first-call costs (JIT, worker start) do not count
       await evaluate(detector, dataset, { limit: 4, workers: c.workers, pureRuns: 0 });
@@ -139,7 +161,7 @@ async function main(): Promise<void> {
       const r = passes[Math.floor(passes.length / 2)];
       maps.push({
         ratios: passes.map((p) => Number(p.timing.ratio.toFixed(3))), loadAverage: loadavg()[0],
-        model: m.name, images: r.timing.images, mAP: r.map.mAP, threads: r.timing.threads, decodeWorkers: r.timing.decodeWorkers,
+        model: m.name, jpeg: c.jpeg, images: r.timing.images, mAP: r.map.mAP, threads: r.timing.threads, decodeWorkers: r.timing.decodeWorkers,
         seconds: r.timing.seconds, imagesPerSecond: r.timing.imagesPerSecond, inferenceImagesPerSecond: r.timing.inferenceImagesPerSecond,
         inferenceMs: r.timing.inferenceMs, ratio: r.timing.ratio, decodeMs: r.timing.decodeMs, waitMs: r.timing.waitMs,
         inferMs: r.timing.inferMs, postMs: r.timing.postMs, postOnMain: r.timing.postOnMain,
@@ -147,9 +169,9 @@ async function main(): Promise<void> {
     }
   }
   console.log(`\ndarkslim map over coco128 (${maps[0]?.images ?? 0} images): end to end vs pure inference (same session)`);
-  console.log(`${pad('model', 22)}${pad('mAP@.5', 9)}${pad('threads', 9)}${pad('decoders', 10)}${pad('e2e img/s', 11)}${pad('infer img/s', 13)}${pad('ratio', 8)}${pad('post here', 11)}${pad('load', 7)}per image: decode/wait/infer/post ms   (all ratios)`);
+  console.log(`${pad('model', 22)}${pad('jpeg', 8)}${pad('mAP@.5', 9)}${pad('threads', 9)}${pad('decoders', 10)}${pad('e2e img/s', 11)}${pad('infer img/s', 13)}${pad('ratio', 8)}${pad('post here', 11)}${pad('load', 7)}per image: decode/wait/infer/post ms   (all ratios)`);
   for (const r of maps) {
-    console.log(`${pad(r.model, 22)}${pad(r.mAP.toFixed(4), 9)}${pad(r.threads, 9)}${pad(r.decodeWorkers, 10)}${pad(r.imagesPerSecond.toFixed(1), 11)}`
+    console.log(`${pad(r.model, 22)}${pad(r.jpeg, 8)}${pad(r.mAP.toFixed(4), 9)}${pad(r.threads, 9)}${pad(r.decodeWorkers, 10)}${pad(r.imagesPerSecond.toFixed(1), 11)}`
       + `${pad(r.inferenceImagesPerSecond.toFixed(1), 13)}${pad(`${(r.ratio * 100).toFixed(0)}%`, 8)}${pad(`${(r.postOnMain * 100).toFixed(0)}%`, 11)}${pad(r.loadAverage.toFixed(1), 7)}`
       + `${r.decodeMs.toFixed(1)}/${r.waitMs.toFixed(1)}/${r.inferMs.toFixed(1)}/${r.postMs.toFixed(1)}`.padEnd(38)
       + `(${r.ratios.map((x) => `${(x * 100).toFixed(0)}%`).join(' ')})`);
@@ -163,6 +185,7 @@ async function main(): Promise<void> {
     cpuModel: cpus()[0]?.model,
     loadAverage: { start: loadStart, end: loadavg() },
     runs: RUNS,
+    jpegDecoder: nativeJpegLibrary() ?? 'sharp',
     latency,
     cpu,
     map: maps,

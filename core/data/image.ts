@@ -14,7 +14,9 @@
 // JPEG decoders differ slightly between libjpeg builds (IDCT, chroma upsampling), so pixel values
 // can differ from a given OpenCV build by a few 1/255 steps; the resampling below is exact.
 
+import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
+import { decodeJpegNative } from './native-jpeg';
 
 export interface RgbImage {
   width: number;
@@ -38,9 +40,22 @@ const BYTE_TO_FLOAT = (() => {
 })();
 
 export async function loadImage(path: string, opts: LoadImageOptions = {}): Promise<RgbImage> {
+  const { data, width, height } = await decodeImageBytes(path, opts);
+  return rgbFromInterleaved(data, width, height);
+}
+
+/**
+ * An image file as interleaved 8-bit RGB (HWC) with the decisions above. Plain JPEGs go through
+ * the native decoder when it is built (the same libjpeg-turbo decode, half the CPU); everything
+ * else, and every JPEG it declines, through sharp.
+ */
+export async function decodeImageBytes(path: string, opts: LoadImageOptions = {}): Promise<{ data: Buffer; width: number; height: number }> {
   let raw: { data: Buffer; info: sharp.OutputInfo };
   try {
-    raw = await sharp(path, { autoOrient: opts.autoOrient ?? true, ignoreIcc: true, failOn: 'error' })
+    const bytes = await readFile(path);
+    const native = await decodeJpegNative(bytes);
+    if (native) return native;
+    raw = await sharp(bytes, { autoOrient: opts.autoOrient ?? true, ignoreIcc: true, failOn: 'error' })
       .removeAlpha()
       .toColourspace('srgb')
       .raw({ depth: 'uchar' })
@@ -51,7 +66,7 @@ export async function loadImage(path: string, opts: LoadImageOptions = {}): Prom
   }
   const { width, height, channels } = raw.info;
   if (channels !== 3) throw new Error(`cannot decode image: ${path}: expected 3 channels after decoding, got ${channels}`);
-  return rgbFromInterleaved(raw.data, width, height);
+  return { data: raw.data, width, height };
 }
 
 /** Interleaved 8-bit RGB (HWC) → planar float image. */

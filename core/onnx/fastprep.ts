@@ -4,8 +4,7 @@
 // the vertical pass needs go through the horizontal pass, both passes in WebAssembly (resize.wat).
 // This is the decoding cost that has to hide behind inference in `map`;
 // test/unit/onnx-pipeline.test.ts checks it equals core/data's.
-import sharp from 'sharp';
-import { resizeImage, rgbFromInterleaved } from '../data/image';
+import { decodeImageBytes, resizeImage, rgbFromInterleaved } from '../data/image';
 import { RESIZE_WASM_BASE64 } from './resize-wasm';
 
 const f = Math.fround;
@@ -24,21 +23,9 @@ export interface DecodedInput {
   height: number;
 }
 
-/** Same decoding options as core/data loadImage (EXIF orientation applied, ICC ignored). */
-export async function decodeRgb(path: string): Promise<{ data: Buffer; width: number; height: number }> {
-  let raw: { data: Buffer; info: sharp.OutputInfo };
-  try {
-    raw = await sharp(path, { autoOrient: true, ignoreIcc: true, failOn: 'error' })
-      .removeAlpha()
-      .toColourspace('srgb')
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true });
-  } catch (err) {
-    throw new Error(`cannot decode image: ${path}: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  const { width, height, channels } = raw.info;
-  if (channels !== 3) throw new Error(`cannot decode image: ${path}: expected 3 channels after decoding, got ${channels}`);
-  return { data: raw.data, width, height };
+/** Same decoding as core/data loadImage (EXIF orientation applied, ICC ignored). */
+export function decodeRgb(path: string): Promise<{ data: Buffer; width: number; height: number }> {
+  return decodeImageBytes(path);
 }
 
 /** Horizontal taps per output column: byte offsets of the two source pixels and their weights. */

@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "darkslim_jpeg",
+      "sources": ["jpeg.c"],
+      "libraries": ["-ljpeg"],
+      "cflags": ["-O2", "-Wall"]
+    }
+  ]
+}
