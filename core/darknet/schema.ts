@@ -241,7 +241,7 @@ const NET = section(
   bool('mixup', 0, 'MixUp augmentation: blend pairs of training images.'),
   bool('cutmix', 0, 'CutMix augmentation: paste a patch of another image.'),
   bool('mosaic', 0, 'Mosaic augmentation: combine 4 training images into one.'),
-  bool('mosaic_bound', 0, 'Keep mosaic boxes from being cut at tile borders.'),
+  bool('mosaic_bound', 0, 'Clip mosaic boxes to their own tile (without it a box keeps its extent past the cut).'),
   bool('letter_box', 0, 'Resize images keeping aspect ratio (padding the rest) in training and inference.'),
   int('max_crop', undefined, 'Largest random crop size (classifier training); defaults to 2*width.', POS),
   int('min_crop', undefined, 'Smallest random crop size (classifier training); defaults to width.', POS),

@@ -124,3 +124,16 @@ test('a new_coords=1 model (logistic head, (2p)² boxes, ciou, scale_x_y 2) trai
   assert.ok(mean(last, 'box') < mean(first, 'box'), `box loss ${mean(first, 'box')} → ${mean(last, 'box')}`);
   assert.ok(mean(last, 'avgIou') > mean(first, 'avgIou') + 0.1, `IoU of the assigned boxes ${mean(first, 'avgIou')} → ${mean(last, 'avgIou')}`);
 });
+
+test('mosaic=1 (half the batches 4-image mosaics) trains: the loss falls', async () => {
+  const cfg = join(dir, 'tiny-mosaic.cfg');
+  require('node:fs').writeFileSync(cfg, CFG.replace('[net]\n', '[net]\nmosaic=1\n'));
+  const events: TaskEvent[] = [];
+  const r = await train({ cfg, data, outDir: join(dir, 'run-mosaic'), epochs: 8, evalEvery: 0, backend: 'wasm', checkpoints: false, onEvent: (e) => events.push(e) });
+  assert.equal(r.iterations, 64);
+  const losses = events.filter((e) => e.type === 'metrics').map((e) => (e.type === 'metrics' ? e.values.loss : NaN));
+  assert.ok(losses.every(Number.isFinite), 'finite losses');
+  const head = losses.slice(0, 8).reduce((a, b) => a + b, 0) / 8;
+  const tail = losses.slice(-8).reduce((a, b) => a + b, 0) / 8;
+  assert.ok(tail < head * 0.8, `loss ${head} → ${tail}`);
+});
