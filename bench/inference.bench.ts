@@ -1,6 +1,7 @@
 // Inference benchmarks: latency at batch 1 (median of 50 runs, 1 and 2 threads) of the corpus
 // models at their native sizes, and `darkslim map` over coco128 end to end against the pure
-// inference rate of the same session (1 thread: with the native JPEG decoder and with sharp alone). Prints a table, writes bench/results/inference.json.
+// inference rate of the same session (1 thread: with the native JPEG decoder and with sharp
+// alone). Prints a table, writes bench/results/inference.json.
 //   npm run bench:inference [-- --runs 50 --repeats 3 --quick]
 import { existsSync, mkdirSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
