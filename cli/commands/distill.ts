@@ -30,6 +30,8 @@ Options:
   --T X                  Hinton temperature (default 3)
   --alpha X              Hinton weight of the soft targets, 0..1 (default 0.5)
   --lambda X             weight of the objectness-scaled teacher terms (default 1)
+  --gt-first             objectness: no teacher objectness term on the cells the ground truth
+                         assigns a box to (there the teacher's lower score fights the label)
   --imitate L,...        feature imitation (off by default): these layers' student outputs learn the
                          teacher's through a 1x1 adapter, by mean squared error (same layer indices)
   --imitate-weight X     weight of the feature imitation term (default 1)
@@ -69,7 +71,7 @@ export const distillCommand: Command = {
     const t = takePair(argv, 'teacher');
     const s = takePair(t.rest, 'student');
     const args = parseArgs(s.rest, {
-      booleans: ['json', 'resume', 'no-augment'],
+      booleans: ['json', 'resume', 'no-augment', 'gt-first'],
       values: ['data', 'method', 'T', 'alpha', 'lambda', 'imitate', 'imitate-weight', 'epochs', 'batch', 'subdivisions', 'lr', 'eval-every', 'backend', 'seed', 'out'],
     });
     if (args.positional.length) throw new UsageError(`unexpected argument "${args.positional[0]}"`);
@@ -91,6 +93,7 @@ export const distillCommand: Command = {
     try {
       const r = await distill({
         cfg: s.pair[0], weights: s.pair[1], teacher: { cfg: t.pair[0], weights: t.pair[1] }, method, T, alpha, lambda,
+        gtFirst: args.flags.has('gt-first') || undefined,
         data, outDir: flagString(args, 'out') ?? 'distill-out',
         epochs: num('epochs'), batch: num('batch'), subdivisions: num('subdivisions'), learningRate: num('lr'),
         evalEvery: num('eval-every'), resume: args.flags.has('resume'), augment: !args.flags.has('no-augment'),
@@ -114,7 +117,7 @@ function reporter(): (e: TaskEvent) => void {
     human(e);
     if (e.type === 'start') {
       const i = e.info;
-      const params = i.distillMethod === 'hinton' ? `T ${i.T}, alpha ${i.alpha}` : `lambda ${i.lambda}, FM-NMS radius ${i.fmNmsRadius}`;
+      const params = i.distillMethod === 'hinton' ? `T ${i.T}, alpha ${i.alpha}` : `lambda ${i.lambda}, FM-NMS radius ${i.fmNmsRadius}${i.gtFirst ? ', ground truth first' : ''}`;
       process.stderr.write(`teacher ${i.teacherCfg} + ${i.teacherWeights}; method ${i.distillMethod} (${params})\n`);
     }
     if (e.type === 'eval' && last) {

@@ -13,6 +13,9 @@
 //    then  L_cls += λ·ô_T·BCE(σ(s_cls), σ(t_cls)),  L_box += λ·ô_T·‖b_s − b_T‖²,
 //    L_obj += λ·BCE(σ(s_obj), ô_T), where ô_T is the teacher's objectness (0 where FM-NMS suppressed
 //    it) and b = (σ(tx), σ(ty), tw, th), the box in the network's own parametrisation.
+//    With gtFirst the L_obj term skips the cells the ground truth assigns to a box: there the
+//    teacher's objectness (below 1) pulls against the label's 1, and on the raccoon study the
+//    distilled students ended with a higher ground-truth objectness loss than fine-tuned ones.
 //
 // Feature-map NMS neighbourhood: a teacher prediction survives when no other prediction of the same
 // scale within a (2r+1)×(2r+1) block of cells (r = 1 by default, all anchors of those cells) whose
@@ -31,6 +34,11 @@ export interface DistillOptions {
   lambda: number;
   /** FM-NMS neighbourhood radius in cells (1 → 3×3). */
   radius: number;
+  /**
+   * objectness method: leave the objectness of the cells the ground truth assigns to a box to the
+   * ground truth (no teacher objectness term there; box and class terms stay).
+   */
+  gtFirst?: boolean;
   /**
    * Feature imitation (off by default): layers (the same index in teacher and student, as channel
    * pruning keeps the layer indices) whose student output, through a trainable 1×1 adapter to the
@@ -124,8 +132,8 @@ export function featureMapNms(raw: Float32Array, shape: readonly number[], ancho
   return keep;
 }
 
-/** Distillation loss and gradient of one head. */
-export function distillHead(student: Float32Array, teacher: Float32Array, shape: readonly number[], anchors: number, classes: number, opts: DistillOptions): DistillResult {
+/** Distillation loss and gradient of one head; `gtObjState` is the ground truth's assignment per row (HeadTargets.objState). */
+export function distillHead(student: Float32Array, teacher: Float32Array, shape: readonly number[], anchors: number, classes: number, opts: DistillOptions, gtObjState?: Int8Array): DistillResult {
   if (student.length !== teacher.length) {
     throw new Error(`distillation: student head has ${student.length} values but the teacher's has ${teacher.length}; the heads must match`);
   }
@@ -159,9 +167,11 @@ export function distillHead(student: Float32Array, teacher: Float32Array, shape:
     const oT = keep[r] ? sigmoid(teacher[o + 4]) : 0;
     if (keep[r]) parts.kept++;
     // objectness: BCE(σ(s_obj), ô_T)
-    const so = sigmoid(student[o + 4]);
-    parts.obj += lambda * binaryKl(oT, so) * inv;
-    grad[o + 4] = lambda * (so - oT) * inv;
+    if (!(opts.gtFirst && gtObjState && gtObjState[r] === 2)) {
+      const so = sigmoid(student[o + 4]);
+      parts.obj += lambda * binaryKl(oT, so) * inv;
+      grad[o + 4] = lambda * (so - oT) * inv;
+    }
     if (oT === 0) continue;
     // box: ‖b_s − b_T‖² with b = (σ(tx), σ(ty), tw, th)
     for (let k = 0; k < 4; k++) {
@@ -243,9 +253,9 @@ export function checkDistillPair(teacher: DistillNetSpec, student: DistillNetSpe
  * a hook for yoloLoss (HeadLossHook). `parts` accumulates the loss parts of all heads.
  */
 export function distillHook(teacherHeads: Float32Array[], heads: { classes: number; anchors: number[] }[], opts: DistillOptions, parts: DistillParts):
-  (h: number, raw: Float32Array, shape: number[]) => { grad: Float32Array; gtScale: number } {
-  return (h, raw, shape) => {
-    const r = distillHead(raw, teacherHeads[h], shape, heads[h].anchors.length / 2, heads[h].classes, opts);
+  (h: number, raw: Float32Array, shape: number[], objState?: Int8Array) => { grad: Float32Array; gtScale: number } {
+  return (h, raw, shape, objState) => {
+    const r = distillHead(raw, teacherHeads[h], shape, heads[h].anchors.length / 2, heads[h].classes, opts, objState);
     addDistillParts(parts, r.parts);
     return { grad: r.grad, gtScale: r.gtScale };
   };

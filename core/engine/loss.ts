@@ -113,6 +113,8 @@ export interface HeadTargets {
   iouScale: number[];
   iouAnchors: number[];
   iouCells: number[];
+  /** Per row (b,j,i,a): 0 background, 1 ignored (overlaps a truth), 2 assigned to a truth. */
+  objState: Int8Array;
   parts: LossParts;
 }
 
@@ -264,7 +266,7 @@ export function headTargets(raw: Float32Array, shape: number[], cfg: HeadLossCon
     total: (boxLoss + objLoss + clsLoss) * inv, box: boxLoss * inv, obj: objLoss * inv, cls: clsLoss * inv,
     count, avgIou: count ? iouSum / count : 0,
   };
-  return { grad, iouRows, iouTruths, iouScale, iouAnchors, iouCells, parts };
+  return { grad, iouRows, iouTruths, iouScale, iouAnchors, iouCells, objState, parts };
 }
 
 /** 1 - IoU-kind of the predictions gathered at `rows` (tf ops, differentiable). Sum over rows. */
@@ -313,9 +315,10 @@ function iouLossTensor(rawFlat: tf.Tensor2D, t: HeadTargets, cfg: HeadLossConfig
 /**
  * An extra loss on a head's raw output (distillation): `grad` (∂L/∂raw, divided by the batch size)
  * is added to the ground-truth gradient, which is first scaled by `gtScale`. Returning undefined
- * leaves the head's loss as it is.
+ * leaves the head's loss as it is. `objState` is the ground truth's objectness assignment
+ * (HeadTargets.objState).
  */
-export type HeadLossHook = (head: number, raw: Float32Array, shape: number[]) => { grad: Float32Array; gtScale: number } | undefined;
+export type HeadLossHook = (head: number, raw: Float32Array, shape: number[], objState: Int8Array) => { grad: Float32Array; gtScale: number } | undefined;
 
 /**
  * The loss of all heads for a batch, as a scalar whose gradient is darknet's (see above), plus the
@@ -330,7 +333,7 @@ export function yoloLoss(heads: tf.Tensor4D[], cfgs: HeadLossConfig[], truths: T
     const cfg = cfgs[h];
     const raw = head.dataSync() as Float32Array;
     const t = headTargets(raw, head.shape, cfg, truths);
-    const extra = hook?.(h, raw, head.shape);
+    const extra = hook?.(h, raw, head.shape, t.objState);
     const gtScale = extra ? extra.gtScale : 1;
     if (extra) {
       if (extra.grad.length !== t.grad.length) throw new Error(`loss hook: head ${h} gradient has ${extra.grad.length} values, the head ${t.grad.length}`);

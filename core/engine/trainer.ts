@@ -154,14 +154,14 @@ export function finetune(opts: TrainOptions & { weights: string }): Promise<Trai
 
 /**
  * Distils a teacher (the unpruned model) into a student (`cfg` + `weights`, the pruned model):
- * train() with task `distill`. Unset method/T/alpha/lambda take DEFAULT_DISTILL's values
- * (objectness, T 3, α 0.5, λ 1).
+ * train() with task `distill`. Unset method/T/alpha/lambda/gtFirst take DEFAULT_DISTILL's values
+ * (objectness, T 3, α 0.5, λ 1, gtFirst off).
  */
-export function distill(opts: TrainOptions & { weights: string; teacher: { cfg: string; weights: string }; method?: DistillMethod; T?: number; alpha?: number; lambda?: number }): Promise<TrainResult> {
-  const { teacher, method, T, alpha, lambda, ...rest } = opts;
+export function distill(opts: TrainOptions & { weights: string; teacher: { cfg: string; weights: string }; method?: DistillMethod; T?: number; alpha?: number; lambda?: number; gtFirst?: boolean }): Promise<TrainResult> {
+  const { teacher, method, T, alpha, lambda, gtFirst, ...rest } = opts;
   return train({
     ...rest, task: opts.task ?? 'distill',
-    distill: { teacherCfg: teacher.cfg, teacherWeights: teacher.weights, runtime: opts.distill?.runtime, options: { ...opts.distill?.options, method, T, alpha, lambda } },
+    distill: { teacherCfg: teacher.cfg, teacherWeights: teacher.weights, runtime: opts.distill?.runtime, options: { ...opts.distill?.options, method, T, alpha, lambda, gtFirst } },
   });
 }
 
@@ -392,7 +392,7 @@ async function trainInner(opts: TrainOptions, emit: ReturnType<typeof emitterFor
       learningRate: solver.learningRate, resumedAt: iteration, ...(workers > 1 ? { workers } : {}), sparsity: opts.sparsity ? `${opts.sparsity.lambda} ${opts.sparsity.schedule}` : 'off',
       ...(dOpts && opts.distill ? {
         teacherCfg: opts.distill.teacherCfg, teacherWeights: opts.distill.teacherWeights, teacherRuntime: teacher!.note, distillMethod: dOpts.method,
-        ...(dOpts.method === 'hinton' ? { T: dOpts.T, alpha: dOpts.alpha } : { lambda: dOpts.lambda, fmNmsRadius: dOpts.radius }),
+        ...(dOpts.method === 'hinton' ? { T: dOpts.T, alpha: dOpts.alpha } : { lambda: dOpts.lambda, fmNmsRadius: dOpts.radius, gtFirst: dOpts.gtFirst === true }),
         ...(featureLayers.length ? { featureLayers: featureLayers.join(','), featureWeight } : {}),
       } : {}),
     },

@@ -643,13 +643,14 @@ async function runDistillStage(ctx: Ctx, s: DistillStage, dir: string, sink: Eve
     method: s.method,
     // only what the yaml sets: the trainer's defaults stay in force otherwise
     ...(s.T !== undefined ? { T: s.T } : {}), ...(s.alpha !== undefined ? { alpha: s.alpha } : {}), ...(s.lambda !== undefined ? { lambda: s.lambda } : {}),
+    ...(s.gtFirst !== undefined ? { gtFirst: s.gtFirst } : {}),
   });
   const weights = checkTrained(r, s.name);
   rec.seconds = (Date.now() - t) / 1000;
   rec.outputs.model = { cfg: r.outputs.cfg, weights };
   rec.info.training = { iterations: r.iterations, epochs: Math.round(r.epochs * 100) / 100, imagesPerSecond: Math.round(r.imagesPerSecond * 100) / 100, backend: r.backend.name, method: s.method, teacher: s.teacher };
   const tm = Date.now();
-  rec.rows.push(await measureRow(ctx, s, rec.outputs.model, rec.seconds, s.label, s.note ?? `${s.method} distillation from ${s.teacher}, ${Math.round(r.epochs * 100) / 100} epochs`));
+  rec.rows.push(await measureRow(ctx, s, rec.outputs.model, rec.seconds, s.label, s.note ?? `${s.method} distillation from ${s.teacher}${s.gtFirst ? ' (labels first on their cells)' : ''}, ${Math.round(r.epochs * 100) / 100} epochs`));
   rec.measureSeconds = (Date.now() - tm) / 1000;
   return rec;
 }

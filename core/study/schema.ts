@@ -21,7 +21,7 @@
 //           → the largest percent whose mAP after fine-tuning is within `tolerance` of the reference
 //         sweep: [0.5, 0.7, {percent: 0.9, layer_keep: 0.05}], finetune: {...}, select: best-map
 //       Outputs: `NAME` (the chosen pruned model) and `NAME.finetuned` (its fine-tuned candidate).
-//     - { name, type: distill, from: STUDENT, teacher: STAGE, epochs, method?: objectness|hinton, T?, alpha?, lambda? }
+//     - { name, type: distill, from: STUDENT, teacher: STAGE, epochs, method?: objectness|hinton, T?, alpha?, lambda?, gt_first? }
 //     - { name, type: quantize, from: STAGE | [STAGE, ...] (the one with the best mAP), images?, method?: kl|minmax|percentile }
 //     - { name, type: evaluate, from }
 //   Every stage may have `label:` (its row in the report) and `note:`.
@@ -89,6 +89,8 @@ export interface DistillStage extends StageBase, TrainSettings {
   T?: number;
   alpha?: number;
   lambda?: number;
+  /** objectness: leave the ground truth's positive cells' objectness to it (DistillOptions.gtFirst). */
+  gtFirst?: boolean;
 }
 export interface QuantizeStage extends StageBase { type: 'quantize'; from: string[]; images: number; method: 'kl' | 'minmax' | 'percentile' }
 export interface EvaluateStage extends StageBase { type: 'evaluate'; from: string }
@@ -370,11 +372,12 @@ export function parseStudy(text: string, file = 'study.yaml'): StudySpec {
         break;
       }
       case 'distill': {
-        allowed(s, path, [...common_keys, 'from', 'teacher', ...TRAIN_KEYS, 'method', 'T', 'alpha', 'lambda'], `stage "${sname}" (distill)`);
+        allowed(s, path, [...common_keys, 'from', 'teacher', ...TRAIN_KEYS, 'method', 'T', 'alpha', 'lambda', 'gt_first'], `stage "${sname}" (distill)`);
         stage = {
           ...common, type, from: ref([...path, 'from'], s.from, '`from`'), teacher: ref([...path, 'teacher'], s.teacher, '`teacher`'),
           ...trainSettings(s, path), method: oneOf(s, path, 'method', ['objectness', 'hinton'] as const, 'objectness'),
           T: num(s, path, 'T', { min: 0, exclusiveMin: true }), alpha: num(s, path, 'alpha', { min: 0, max: 1 }), lambda: num(s, path, 'lambda', { min: 0 }),
+          gtFirst: bool(s, path, 'gt_first'),
         };
         break;
       }

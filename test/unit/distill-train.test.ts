@@ -317,10 +317,10 @@ test('darkslim distill end to end: --json streams distill events and writes the 
   assert.ok(events.some((e) => e.type === 'eval'), 'mAP at the end');
   assert.ok(existsSync(join(out, 'student_final.weights')));
   // human output: the progress lines and the teacher on stderr, nothing on stdout
-  const h = await cli(['distill', '--teacher', teacherCfg, teacherW, '--student', studentCfg, studentW, '--data', data, '--lambda', '0.5', '--epochs', '1', '--out', join(dir, 'cli2'), '--backend', 'wasm']);
+  const h = await cli(['distill', '--teacher', teacherCfg, teacherW, '--student', studentCfg, studentW, '--data', data, '--lambda', '0.5', '--gt-first', '--epochs', '1', '--out', join(dir, 'cli2'), '--backend', 'wasm']);
   assert.equal(h.code, 0, h.err);
   assert.equal(h.out, '');
-  assert.match(h.err, /method objectness \(lambda 0\.5, FM-NMS radius 1\)/);
+  assert.match(h.err, /method objectness \(lambda 0\.5, FM-NMS radius 1, ground truth first\)/);
   assert.match(h.err, /distillation [\d.]+ \(cls/);
   // usage errors
   const u1 = await cli(['distill', '--teacher', teacherCfg, '--student', studentCfg, studentW, '--data', data]);

@@ -79,6 +79,23 @@ test('objectness-scaled: the terms scale with the teacher objectness, and vanish
   assert.ok(Math.abs(r2.grad[6 + 4] - 2 * sigmoid(0.1)) < 1e-6);
 });
 
+test('gtFirst: the cells the ground truth assigns keep their objectness to it; box and class terms stay', () => {
+  const opts: DistillOptions = { method: 'objectness', T: 1, alpha: 0, lambda: 2, radius: 1 };
+  // two cells: the teacher keeps cell 0 (obj .9); cell 1 is suppressed
+  const teacher = head(1, 2, 1, 1, (_y, x, _a, k) => (k === 4 ? logit(x === 0 ? 0.9 : 0.7) : k === 5 ? 2 : 0.3));
+  const student = head(1, 2, 1, 1, () => 0.1);
+  const all = distillHead(student, teacher, [1, 1, 2, 6], 1, 1, opts, Int8Array.from([2, 0]));
+  const gtFirst = distillHead(student, teacher, [1, 1, 2, 6], 1, 1, { ...opts, gtFirst: true }, Int8Array.from([2, 0]));
+  assert.ok(all.grad[4] < 0, 'without gtFirst the teacher pulls cell 0 towards .9');
+  assert.equal(gtFirst.grad[4], 0, 'with gtFirst the assigned cell has no teacher objectness term');
+  for (const k of [0, 1, 2, 3, 5]) assert.equal(gtFirst.grad[k], all.grad[k], `box/class channel ${k} unchanged`);
+  assert.equal(gtFirst.grad[6 + 4], all.grad[6 + 4], 'a cell the ground truth does not assign is distilled as before');
+  assert.ok(gtFirst.parts.obj < all.parts.obj);
+  // an ignored cell (state 1) is not a ground-truth positive: distilled as before
+  const ignored = distillHead(student, teacher, [1, 1, 2, 6], 1, 1, { ...opts, gtFirst: true }, Int8Array.from([1, 0]));
+  assert.equal(ignored.grad[4], all.grad[4]);
+});
+
 test('gradient check: hand gradients equal finite differences of the loss', () => {
   let seed = 3;
   const rnd = () => { seed = (seed * 1103515245 + 12345) >>> 0; return seed / 4294967296 * 4 - 2; };

@@ -123,6 +123,9 @@ test('assignment: the best anchor over all heads gets the truth; ignore_thresh s
   const cell = ((2 * W + 1) * A + 1) * per;
   assert.ok(r1.grad[cell + 4] < 0, 'objectness pushed up at the assigned anchor');
   assert.ok(r1.grad[cell + 5] > 0 && r1.grad[cell + 6] < 0, 'class 1 pushed up, class 0 down');
+  // objState (what a distillation hook sees): 2 at the assigned row only
+  assert.equal(r1.objState[cell / per], 2);
+  assert.equal([...r1.objState].filter((v) => v === 2).length, 1);
   // a 6x6 box belongs to anchor 0, which this head does not hold: nothing assigned here
   const r2 = headTargets(raw, [1, H, W, A * per], cfg, [[{ classId: 0, x: 0.5, y: 0.5, w: 6 / 24, h: 6 / 24 }]]);
   assert.equal(r2.parts.count, 0);
@@ -135,6 +138,7 @@ test('assignment: the best anchor over all heads gets the truth; ignore_thresh s
   const r3 = headTargets(raw3, [1, H, W, A * per], cfg, [[{ ...t, classId: 0 }]]);
   const neighbour = ((2 * W + 1) * A + 0) * per; // anchor 2 (14x10) in the same cell: IoU 0.35 < .5
   assert.ok(r3.grad[neighbour + 4] > 0);
+  assert.equal(r3.objState[neighbour / per], 0);
 });
 
 test('new_coords=1: the head holds probabilities; a prediction equal to the truth has no box gradient', () => {

@@ -59,6 +59,16 @@ describe('study yaml', () => {
     assert.match(e.message, /switch_at/);
   });
 
+  test('a distill stage takes method, lambda and gt_first', () => {
+    const s = parseStudy(MINIMAL + '  - name: d\n    type: distill\n    from: base\n    teacher: base\n    epochs: 2\n    lambda: 0.5\n    gt_first: true\n', '/tmp/x/study.yaml');
+    const d = s.stages[1];
+    assert.ok(d.type === 'distill');
+    assert.deepEqual([d.method, d.lambda, d.gtFirst], ['objectness', 0.5, true]);
+    const e = errorOf(MINIMAL + '  - name: d\n    type: distill\n    from: base\n    teacher: base\n    epochs: 2\n    gt_first: 3\n');
+    assert.equal(e.line, 15);
+    assert.match(e.message, /gt_first/);
+  });
+
   test('errors name the line', () => {
     let e = errorOf(MINIMAL + '  - name: ft\n    type: finetune\n    from: base\n    epochs: 2\n    epohcs: 3\n');
     assert.equal(e.line, 14);
