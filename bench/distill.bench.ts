@@ -11,6 +11,8 @@
 // a changing machine load hits all three alike; --timing-only measures just that and updates the
 // JSON written by an earlier full run.
 //   npm run bench:distill -- [--epochs 6] [--seeds 1,2,3] [--percent P] [--base-epochs 22] [--backend wasm] [--cache DIR] [--timing-only]
+//     [--methods finetune,hinton,objectness,objectness-gt] [--name distill]   (a subset of the recovery
+//     methods, no step timing, written to bench/results/<name>.json; objectness-gt: with gtFirst)
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -111,14 +113,17 @@ async function main(): Promise<void> {
   const prunedGraph = loadCfg(prunedCfg);
   console.log(`pruned: slim ${chosen!.percent}, mAP ${chosen!.map.toFixed(4)} (baseline ${baseMap.toFixed(4)}), ${prunedGraph.totals.params} params (${(100 * prunedGraph.totals.params / baseGraph.totals.params).toFixed(1)}% of the baseline's)`);
 
-  type Method = 'finetune' | 'hinton' | 'objectness';
-  const methods: Method[] = ['finetune', 'hinton', 'objectness'];
+  type Method = 'finetune' | 'hinton' | 'objectness' | 'objectness-gt';
+  const timedMethods: ('finetune' | 'hinton' | 'objectness')[] = ['finetune', 'hinton', 'objectness'];
+  const methods = arg('methods', 'finetune,hinton,objectness,objectness-gt').split(',') as Method[];
+  for (const m of methods) if (!['finetune', 'hinton', 'objectness', 'objectness-gt'].includes(m)) throw new Error(`--methods: unknown method ${m}`);
+  const subset = process.argv.includes('--methods');
 
   // step time: short runs, interleaved, the median per-iteration time of each method
   const stepTiming = async (rounds = 4, iters = 12) => {
-    const ms: Record<Method, number[]> = { finetune: [], hinton: [], objectness: [] };
+    const ms: Record<(typeof timedMethods)[number], number[]> = { finetune: [], hinton: [], objectness: [] };
     for (let k = 0; k < rounds; k++) {
-      for (const method of methods) {
+      for (const method of timedMethods) {
         const got: number[] = [];
         const common: TrainOptions & { weights: string } = {
           ...quiet, cfg: prunedCfg, weights: prunedW, data: dataFile, outDir: join(CACHE, 'timing', method), maxBatches: iters, evalLimit: 0, burnIn: 0,
@@ -129,7 +134,7 @@ async function main(): Promise<void> {
         ms[method].push(...got.slice(2));
       }
     }
-    const m = Object.fromEntries(methods.map((k) => [k, median(ms[k])])) as Record<Method, number>;
+    const m = Object.fromEntries(timedMethods.map((k) => [k, median(ms[k])])) as Record<(typeof timedMethods)[number], number>;
     const r = { msPerStep: m, ratio: { hinton: m.hinton / m.finetune, objectness: m.objectness / m.finetune }, rounds, iters, loadAverage: loadavg() };
     console.log(`\nstep time (median of ${rounds}×${iters - 2} interleaved iterations, batch 16): plain ${m.finetune.toFixed(0)} ms, hinton ${m.hinton.toFixed(0)} ms (${r.ratio.hinton.toFixed(2)}x), objectness ${m.objectness.toFixed(0)} ms (${r.ratio.objectness.toFixed(2)}x); target ≤ 1.6x; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     return r;
@@ -154,7 +159,10 @@ async function main(): Promise<void> {
       };
       const r: TrainResult = method === 'finetune'
         ? await train({ ...common, task: 'finetune' })
-        : await distill({ ...common, teacher: { cfg: baseCfg, weights: baseW }, method, ...(method === 'hinton' ? { T: 3, alpha: 0.5 } : { lambda: 1 }) });
+        : await distill({
+          ...common, teacher: { cfg: baseCfg, weights: baseW }, method: method === 'hinton' ? 'hinton' : 'objectness',
+          ...(method === 'hinton' ? { T: 3, alpha: 0.5 } : { lambda: 1, gtFirst: method === 'objectness-gt' }),
+        });
       // per-iteration time without the first few (allocation warm-up)
       const steady = ms.slice(3);
       const row = { method, seed, map: r.map ?? 0, seconds: r.seconds, msPerStep: mean(steady), firstLoss: losses[0], lastLoss: mean(losses.slice(-10)), lastDistill: r.lastDistill?.total };
@@ -173,15 +181,15 @@ async function main(): Promise<void> {
       'ms/step': mean(rs.map((r) => r.msPerStep)),
     };
   });
-  const timing = await stepTiming();
+  const timing = subset ? undefined : await stepTiming();
   printTable(`Recovery of darkslim-tiny pruned slim ${chosen!.percent} (baseline mAP ${baseMap.toFixed(4)}, pruned ${chosen!.map.toFixed(4)}); ${EPOCHS} epochs, seeds ${SEEDS.join(',')}`, summary);
-  console.log(`\ndistillation step / plain student step: hinton ${timing.ratio.hinton.toFixed(2)}x, objectness ${timing.ratio.objectness.toFixed(2)}x (target ≤ 1.6x)`);
-  writeResult('distill', {
+  if (timing) console.log(`\ndistillation step / plain student step: hinton ${timing.ratio.hinton.toFixed(2)}x, objectness ${timing.ratio.objectness.toFixed(2)}x (target ≤ 1.6x)`);
+  writeResult(arg('name', 'distill'), {
     backend: BACKEND, loadAverageStart: load0, loadAverageEnd: loadavg(), seconds: (Date.now() - t0) / 1000,
     dataset: { generator: 'core/data/synthetic.ts', seed: DATA_SEED, train: TRAIN_IMAGES, valid: VALID_IMAGES, size: `${net.width}x${net.height}` },
     baseline: { cfg: 'core/engine/models/darkslim-tiny.cfg', epochs: BASE_EPOCHS, map: baseMap, params: baseGraph.totals.params, trainSeconds: baseSeconds || undefined },
     pruned: { strategy: 'slim', percent: chosen!.percent, layerKeep: 0.05, map: chosen!.map, params: prunedGraph.totals.params, bflops: prunedGraph.totals.bflops, tried },
-    recovery: { epochs: EPOCHS, seeds: SEEDS, hinton: { T: 3, alpha: 0.5 }, objectness: { lambda: 1, fmNmsRadius: 1 }, burnIn: 0 },
+    recovery: { epochs: EPOCHS, seeds: SEEDS, methods, hinton: { T: 3, alpha: 0.5 }, objectness: { lambda: 1, fmNmsRadius: 1 }, objectnessGt: { lambda: 1, gtFirst: true }, burnIn: 0 },
     summary, stepTiming: timing, runs,
   });
 }
