@@ -2,10 +2,11 @@
 // decode thread. libvips (sharp) decodes with the same library and settings (islow IDCT, fancy
 // upsampling) but spends 2x the CPU around it; on 2 cores that CPU is what `map` waits for.
 //
-// decode(buffer) returns a promise of { data, width, height } or null, decoded on libuv's pool. null means "let sharp do it": any file
-// whose sharp decode could differ from a plain libjpeg decode (an EXIF orientation other than 1,
-// CMYK/YCCK, a libjpeg warning such as a truncated file) or that libjpeg rejects. The caller then
-// decodes with sharp, which applies orientation and reports errors as before.
+// decode(buffer) returns a promise of { data, width, height } or null, decoded on libuv's pool.
+// null means "let sharp do it": any file whose sharp decode could differ from a plain libjpeg
+// decode (an EXIF orientation other than 1, CMYK/YCCK, a libjpeg warning such as a truncated file)
+// or that libjpeg rejects. The caller then decodes with sharp, which applies orientation and
+// reports errors as before.
 #include <node_api.h>
 #include <setjmp.h>
 #include <stdint.h>
