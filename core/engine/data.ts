@@ -56,11 +56,6 @@ export function augmentConfig(graph: ModelGraph, enabled = true): AugmentConfig 
 
 interface Raw { data: Uint8Array; width: number; height: number }
 
-async function decode(path: string): Promise<Raw> {
-  const { data, width, height } = await decodeImageBytes(path);
-  return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width, height };
-}
-
 /** One image's augmentation draw: its crop (p*: pixels cut from each side, negative = grey
  * padding), flip and colour shifts. */
 interface Crop {
@@ -112,7 +107,7 @@ export class TrainLoader {
   private async raw(i: number): Promise<Raw> {
     const hit = this.cache.get(i);
     if (hit) return hit;
-    const r = await decode(this.items[i].image);
+    const r: Raw = await decodeImageBytes(this.items[i].image);
     if (this.cachedBytes + r.data.byteLength <= this.cacheBudget) {
       this.cache.set(i, r);
       this.cachedBytes += r.data.byteLength;

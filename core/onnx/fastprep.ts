@@ -23,11 +23,6 @@ export interface DecodedInput {
   height: number;
 }
 
-/** Same decoding as core/data loadImage (EXIF orientation applied, ICC ignored). */
-export function decodeRgb(path: string): Promise<{ data: Buffer; width: number; height: number }> {
-  return decodeImageBytes(path);
-}
-
 /** Horizontal taps per output column: byte offsets of the two source pixels and their weights. */
 interface ColumnTaps {
   ia: Int32Array;
@@ -239,6 +234,6 @@ export function inputFromInterleaved(bytes: Uint8Array, iw: number, ih: number, 
 
 /** Decode an image file and build the network input, as loadImage + prepareInput do. */
 export async function decodeForNetwork(path: string, netW: number, netH: number, letterBox: boolean): Promise<DecodedInput> {
-  const { data, width, height } = await decodeRgb(path);
+  const { data, width, height } = await decodeImageBytes(path);
   return { tensor: inputFromInterleaved(data, width, height, netW, netH, letterBox), width, height };
 }

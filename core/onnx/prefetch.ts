@@ -10,7 +10,8 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { correctBoxes, type Detection, detectionsFromDecoded } from '../eval/boxes';
-import { decodeForNetwork, decodeRgb, inputFromInterleaved } from './fastprep';
+import { decodeImageBytes } from '../data/image';
+import { decodeForNetwork, inputFromInterleaved } from './fastprep';
 import type { NmsKind } from './layers';
 import { applyNms } from '../eval/nms';
 
@@ -143,7 +144,7 @@ export class HelperJobs {
     const raw = this.decoding.then(async () => {
       const t0 = performance.now();
       try {
-        return { ok: true as const, ...(await decodeRgb(req.path)), ms: performance.now() - t0 };
+        return { ok: true as const, ...(await decodeImageBytes(req.path)), ms: performance.now() - t0 };
       } catch (e) {
         return { ok: false as const, error: (e as Error).message };
       }
