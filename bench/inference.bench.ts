@@ -13,7 +13,8 @@ import { Detector, outputRecord } from '../core/onnx/detect';
 import { evaluate } from '../core/onnx/evaluate';
 import { exportOnnx } from '../core/onnx/export';
 import { loadDarknet } from '../core/onnx/model';
-import { decodeRgb, inputFromInterleaved } from '../core/onnx/fastprep';
+import { inputFromInterleaved } from '../core/onnx/fastprep';
+import { decodeImageBytes } from '../core/data/image';
 import { postprocessOutputs } from '../core/onnx/prefetch';
 import { ENGINE } from '../core/onnx/runtime';
 import { nativeJpegLibrary } from '../core/data/native-jpeg';
@@ -100,17 +101,17 @@ async function main(): Promise<void> {
     const concurrency = sharp.concurrency();
     sharp.concurrency(1);
     const { netW, netH } = detector.meta;
-    for (const p of paths.slice(0, 8)) { const d = await decodeRgb(p); inputFromInterleaved(d.data, d.width, d.height, netW, netH, detector.letterBox); } // warm-up
+    for (const p of paths.slice(0, 8)) { const d = await decodeImageBytes(p); inputFromInterleaved(d.data, d.width, d.height, netW, netH, detector.letterBox); } // warm-up
     // decoding (native libjpeg-turbo where built, else sharp/libvips) and darknet's resize
     // separately; decodeMs is their sum. sharp alone is measured beside it.
     process.env.DARKSLIM_NATIVE_JPEG = '0';
     let c0 = process.cpuUsage();
-    for (const p of paths) await decodeRgb(p);
+    for (const p of paths) await decodeImageBytes(p);
     const sharpJpegMs = cpuMs(process.cpuUsage(c0)) / paths.length;
     delete process.env.DARKSLIM_NATIVE_JPEG;
     c0 = process.cpuUsage();
-    const raws: Awaited<ReturnType<typeof decodeRgb>>[] = [];
-    for (const p of paths) raws.push(await decodeRgb(p));
+    const raws: Awaited<ReturnType<typeof decodeImageBytes>>[] = [];
+    for (const p of paths) raws.push(await decodeImageBytes(p));
     const jpegMs = cpuMs(process.cpuUsage(c0)) / paths.length;
     sharp.concurrency(concurrency);
     c0 = process.cpuUsage();

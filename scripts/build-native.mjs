@@ -36,6 +36,6 @@ if (run.status === 0) {
     .filter((l) => /error|not found|No such file/i.test(l) && !/^gyp (WARN|ERR! (stack {3}at|System|command|cwd|node|not ok))/.test(l))
     .slice(0, 3)
     .join('\n  ');
-  console.log(`darkslim: native JPEG decoder not built; images decode with sharp (same pixels, about twice the CPU).\n  ${why || run.error?.message || 'node-gyp failed'}\n  (Debian/Ubuntu: apt-get install libjpeg62-turbo-dev, then npm run build:native)`);
+  console.log(`darkslim: native JPEG decoder not built; images decode with sharp (same pixels, more CPU).\n  ${why || run.error?.message || 'node-gyp failed'}\n  (Debian/Ubuntu: apt-get install libjpeg62-turbo-dev, then npm run build:native)`);
   rmSync(join(dir, 'build'), { recursive: true, force: true });
 }

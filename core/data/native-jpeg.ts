@@ -1,7 +1,7 @@
 // The optional native JPEG decoder (native/jpeg, built by `npm install` where a C compiler and
 // libjpeg-turbo's headers are present; see scripts/build-native.mjs). It decodes with the same
 // library and settings as sharp's libvips (bit-identical RGB, checked by
-// test/unit/native-jpeg.test.ts on every corpus image) at half the CPU, which is what `map` waits
+// test/unit/native-jpeg.test.ts on every corpus image) at 50-65% of sharp's CPU time, which is what `map` waits
 // for on a 2-core machine. Where it is not built, or for any file it declines (EXIF orientation,
 // CMYK, libjpeg warnings, not a JPEG), callers decode with sharp as before.
 // DARKSLIM_NATIVE_JPEG=0 turns it off (benchmarks compare both).

@@ -1,6 +1,6 @@
 // darkslim_jpeg: JPEG → interleaved RGB bytes with the system's libjpeg(-turbo), for `map`'s
 // decode thread. libvips (sharp) decodes with the same library and settings (islow IDCT, fancy
-// upsampling) but spends 2x the CPU around it; on 2 cores that CPU is what `map` waits for.
+// upsampling) but spends 1.5-2x the CPU around it; on 2 cores that CPU is what `map` waits for.
 //
 // decode(buffer) returns a promise of { data, width, height } or null, decoded on libuv's pool.
 // null means "let sharp do it": any file whose sharp decode could differ from a plain libjpeg
