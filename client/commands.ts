@@ -8,11 +8,11 @@ import { DashboardHub } from './panels/dashboardPanel';
 import { RedundancyPanel, type RedundancyHost } from './panels/redundancyPanel';
 import { ReportPanel } from './panels/reportPanel';
 import {
-  askEpochs, askImage, askLambda, askMethod, askPercent, askStrategy, pickDataset, pickWeights, resolveCfg,
+  askDistillMethod, askEpochs, askImage, askLambda, askMethod, askPercent, askStrategy, pickDataset, pickTeacherCfg, pickWeights, resolveCfg,
 } from './prompts';
 import { readSettings } from './settings';
 import type { TaskOutcome, TaskRunner } from './taskRunner';
-import { AnswerMemory, completionMessage, resolveOutputFolder, taskTitle } from './tasks/requests';
+import { AnswerMemory, completionMessage, distillMethodArgs, resolveOutputFolder, taskTitle } from './tasks/requests';
 
 export interface CommandContext {
   extensionUri: vscode.Uri;
@@ -69,7 +69,7 @@ export async function runPrune(ctx: CommandContext, req: Extract<TaskRequest, { 
   return { ok: true, message: completionMessage(req, outcome.done, workspaceFolderOf(o.cfg)) };
 }
 
-async function trainTask(ctx: CommandContext, req: Extract<TaskRequest, { kind: 'train' | 'finetune' }>): Promise<void> {
+async function trainTask(ctx: CommandContext, req: Extract<TaskRequest, { kind: 'train' | 'finetune' | 'distill' }>): Promise<void> {
   const runId = `${Date.now()}`;
   ctx.dashboard.show(true);
   const outcome = await ctx.runner.run(req, {
@@ -156,6 +156,33 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
       await trainTask(ctx, {
         kind: 'finetune',
         args: { cfg, weights, data, epochs, backend: s.backend, outDir: outDirFor(cfg) ?? join(dirname(cfg), `${stem(cfg)}-finetune`) },
+      });
+    }),
+
+    reg('darkslim.distill', async (uri) => {
+      const cfg = await resolveCfg(uri);
+      if (!cfg) return;
+      const weights = await pickWeights(cfg, memory, { title: `Darkslim: weights of the student ${basename(cfg)}` });
+      if (!weights) return;
+      const answers = memory.forModel(cfg);
+      const teacherCfg = await pickTeacherCfg(cfg, answers);
+      if (!teacherCfg) return;
+      const teacherWeights = await pickWeights(teacherCfg, memory, { title: `Darkslim: weights of the teacher ${basename(teacherCfg)}` });
+      if (!teacherWeights) return;
+      const data = await pickDataset(cfg, memory, 'Darkslim: distil on which dataset?');
+      if (!data) return;
+      const choice = await askDistillMethod(answers);
+      if (!choice) return;
+      const epochs = await askEpochs(answers, 'distillation');
+      if (epochs === undefined) return;
+      await memory.remember(cfg, { weights, teacherCfg, teacherWeights, dataset: data, distillMethod: choice, epochs });
+      const s = readSettings(vscode.Uri.file(cfg));
+      await trainTask(ctx, {
+        kind: 'distill',
+        args: {
+          cfg, weights, teacherCfg, teacherWeights, data, epochs, ...distillMethodArgs(choice), backend: s.backend,
+          outDir: outDirFor(cfg) ?? join(dirname(cfg), `${stem(cfg)}-distill`),
+        },
       });
     }),
 

@@ -6,7 +6,9 @@ import { basename, dirname, extname } from 'node:path';
 import * as vscode from 'vscode';
 import { analyzeCfg } from '../core/darknet/graph';
 import { expectedWeightsBytes } from '../core/darknet/weights';
-import { AnswerMemory, datasetCandidates, displayPath, parseLambda, parseNumber, parsePercent, weightsCandidates, type ModelAnswers } from './tasks/requests';
+import {
+  AnswerMemory, datasetCandidates, displayPath, parseLambda, parseNumber, parsePercent, prunedFrom, teacherCandidates, weightsCandidates, type DistillChoice, type ModelAnswers,
+} from './tasks/requests';
 import { readSettings } from './settings';
 
 const EXCLUDE = '{**/node_modules/**,**/.git/**,**/.e2e/**}';
@@ -180,4 +182,45 @@ export async function askMethod(answers: ModelAnswers): Promise<'kl' | 'minmax' 
   const first = answers.method ?? 'kl';
   const pick = await vscode.window.showQuickPick([...all].sort((a, b) => (a.label === first ? -1 : b.label === first ? 1 : 0)), { title: 'Darkslim: calibration method' });
   return pick?.label;
+}
+
+/** The teacher of a distillation: the remembered one, then the student's original (by name) first. */
+export async function pickTeacherCfg(student: string, answers: ModelAnswers): Promise<string | undefined> {
+  const found = (await vscode.workspace.findFiles('**/*.cfg', EXCLUDE, 500)).map((u) => u.fsPath);
+  const original = prunedFrom(student);
+  const list = teacherCandidates(student, found, answers.teacherCfg, original);
+  type Item = vscode.QuickPickItem & { path?: string; browse?: boolean };
+  const items: Item[] = [
+    ...list.map((p) => ({
+      label: basename(p), description: rel(dirname(p)),
+      detail: p === answers.teacherCfg ? 'used last time for this model' : p === original ? `${basename(student)} was pruned from it` : undefined,
+      path: p,
+    })),
+    { label: '$(folder-opened) Browse…', browse: true },
+  ];
+  const pick = await vscode.window.showQuickPick(items, {
+    title: `Darkslim: teacher of ${basename(student)} (the unpruned model, frozen)`,
+    placeHolder: 'The teacher must take the same input size and have the same [yolo] heads',
+    matchOnDescription: true,
+  });
+  if (!pick) return undefined;
+  if (pick.browse) {
+    const uris = await vscode.window.showOpenDialog({
+      canSelectMany: false, defaultUri: vscode.Uri.file(dirname(student)), openLabel: 'Use as teacher',
+      filters: { 'Darknet cfg': ['cfg'], 'All files': ['*'] },
+    });
+    return uris?.[0]?.fsPath;
+  }
+  return pick.path;
+}
+
+export async function askDistillMethod(answers: ModelAnswers): Promise<DistillChoice | undefined> {
+  const all: (vscode.QuickPickItem & { choice: DistillChoice })[] = [
+    { choice: 'objectness-gt', label: 'Objectness, labels first', description: 'the default', detail: 'the teacher\'s boxes and classes scaled by its objectness; where a label assigns a box, the label alone sets the objectness target' },
+    { choice: 'objectness', label: 'Objectness', detail: 'Mehta & Ozturk 2018: the teacher\'s objectness is a target everywhere' },
+    { choice: 'hinton', label: 'Hinton', detail: 'soft class targets at temperature 3 (α 0.5), plus half the ground-truth loss' },
+  ];
+  const first = answers.distillMethod ?? 'objectness-gt';
+  const pick = await vscode.window.showQuickPick([...all].sort((a, b) => (a.choice === first ? -1 : b.choice === first ? 1 : 0)), { title: 'Darkslim: distillation method' });
+  return pick?.choice;
 }

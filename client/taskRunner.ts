@@ -72,7 +72,7 @@ export class TaskRunner implements vscode.Disposable {
     const { entry, outcome } = this.queue.enqueue(title, key, async (signal, e) => {
       this.log(title, `running in a worker process${this.queue.size > 1 ? ` (${this.queue.size - 1} more waiting)` : ''}`);
       opts.onStart?.(e);
-      const w = new WorkerProcess(req, { workerPath: this.workerPath, graceMs: req.kind === 'train' || req.kind === 'finetune' ? 15000 : 4000 });
+      const w = new WorkerProcess(req, { workerPath: this.workerPath, graceMs: req.kind === 'train' || req.kind === 'finetune' || req.kind === 'distill' ? 15000 : 4000 });
       worker = w;
       w.onEvent((ev) => {
         opts.onEvent?.(ev);

@@ -5,7 +5,8 @@ import type { TaskEvent } from '../core/pipeline/events';
 
 export const MAX_POINTS = 4000;
 /** Loss parts drawn in the loss chart, in this order, when present. */
-export const LOSS_KEYS = ['loss', 'box', 'obj', 'cls'];
+/** Drawn in the loss chart when present: the parts of training's loss, and distillation's terms. */
+export const LOSS_KEYS = ['loss', 'box', 'obj', 'cls', 'gtLoss', 'distill', 'distillFeat'];
 
 export interface GammaSnapshot {
   step: number;

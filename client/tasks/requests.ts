@@ -1,6 +1,7 @@
 // What the commands ask and remember, as pure functions (no vscode): parsing the answers typed
 // into input boxes, ordering the weights and datasets offered, the output folder setting, task
 // titles and keys, what to say when a task is done, and the per-model memory of answers.
+import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { DoneEvent } from '../../core/pipeline/events';
 import type { TaskRequest, WorkerTaskKind } from '../../core/pipeline/tasks';
@@ -98,7 +99,7 @@ export function displayPath(p: string, workspaceFolder?: string): string {
 
 const KIND_TITLES: Record<WorkerTaskKind, string> = {
   prune: 'Prune', export: 'Export to ONNX', quantize: 'Quantize to int8', map: 'Evaluate mAP', bench: 'Benchmark',
-  detect: 'Detect', train: 'Train', finetune: 'Fine-tune', redundancy: 'Layer redundancy',
+  detect: 'Detect', train: 'Train', finetune: 'Fine-tune', distill: 'Distill', redundancy: 'Layer redundancy',
 };
 
 function pctText(p: number): string {
@@ -117,7 +118,8 @@ export function taskTitle(req: TaskRequest): string {
     if (typeof a.percent === 'number') extra.push(pctText(a.percent));
   }
   if (req.kind === 'train' && typeof a.lambda === 'number' && a.lambda > 0) extra.push(`λ ${a.lambda}`);
-  if ((req.kind === 'train' || req.kind === 'finetune') && typeof a.epochs === 'number') extra.push(`${a.epochs} epochs`);
+  if (req.kind === 'distill' && typeof a.teacherCfg === 'string') extra.push(`from ${basename(a.teacherCfg)}`);
+  if ((req.kind === 'train' || req.kind === 'finetune' || req.kind === 'distill') && typeof a.epochs === 'number') extra.push(`${a.epochs} epoch${a.epochs === 1 ? '' : 's'}`);
   if (req.kind === 'detect' && typeof a.image === 'string') extra.push(basename(a.image));
   if ((req.kind === 'map' || req.kind === 'quantize') && typeof (a.data ?? a.calib) === 'string') extra.push(basename(String(a.data ?? a.calib)));
   return `${title} ${model}${extra.length ? ` (${extra.join(', ')})` : ''}`.trim();
@@ -157,7 +159,8 @@ export function completionMessage(req: TaskRequest, done: DoneEvent, workspaceFo
     case 'detect':
       return `${s.detections} detection(s) above ${s.thresh}; wrote ${p(o.image)}.`;
     case 'train':
-    case 'finetune': {
+    case 'finetune':
+    case 'distill': {
       const w = o.best ?? o.final ?? o.last;
       const parts = [`${done.cancelled ? 'Stopped' : 'Finished'} ${taskTitle(req)} after ${s.iterations} iterations`];
       if (typeof s.map === 'number') parts.push(`mAP@0.5 ${(s.map * 100).toFixed(2)}%`);
@@ -183,6 +186,55 @@ export interface ModelAnswers {
   calibImages?: number;
   method?: 'kl' | 'minmax' | 'percentile';
   image?: string;
+  /** Distillation of this model (the student): its teacher and how. */
+  teacherCfg?: string;
+  teacherWeights?: string;
+  distillMethod?: DistillChoice;
+}
+
+/** The distillation methods offered: objectness with the labels first (the default), plain, Hinton. */
+export type DistillChoice = 'objectness-gt' | 'objectness' | 'hinton';
+
+/** A DistillChoice as the distill task's arguments. */
+export function distillMethodArgs(choice: DistillChoice): { method: 'objectness' | 'hinton'; gtFirst?: boolean } {
+  if (choice === 'hinton') return { method: 'hinton' };
+  return choice === 'objectness-gt' ? { method: 'objectness', gtFirst: true } : { method: 'objectness' };
+}
+
+/** The cfg a pruned model was pruned from, as its prune report (`<cfg name>.report.json` beside it) records it. */
+export function prunedFrom(studentCfg: string): string | undefined {
+  const report = join(dirname(studentCfg), `${basename(studentCfg, extname(studentCfg))}.report.json`);
+  try {
+    const cfg = (JSON.parse(readFileSync(report, 'utf8')) as { inputs?: { cfg?: unknown } }).inputs?.cfg;
+    return typeof cfg === 'string' && existsSync(resolve(dirname(studentCfg), cfg)) ? resolve(dirname(studentCfg), cfg) : undefined;
+  } catch {
+    return undefined; // no report (not pruned by Darkslim, or moved): the names decide
+  }
+}
+
+/**
+ * Teacher cfgs to offer for a student, best first: the one remembered for it, the one its prune
+ * report names, then the cfgs whose
+ * name the student's starts with (a pruned model is named after its original: yolo-p50.cfg from
+ * yolo.cfg; the longest such name is the nearest ancestor), the same folder, then the rest. The
+ * student itself is never offered.
+ */
+export function teacherCandidates(studentCfg: string, found: string[], remembered?: string, original?: string): string[] {
+  const student = resolve(studentCfg);
+  const sStem = basename(student, extname(student));
+  const dir = dirname(student);
+  const all = [...new Set(found.map((f) => resolve(f)))].filter((f) => f !== student);
+  const ancestorLength = (f: string) => {
+    const stem = basename(f, extname(f));
+    return sStem.length > stem.length && sStem.startsWith(stem) && /^[-_.]/.test(sStem.slice(stem.length)) ? stem.length : 0;
+  };
+  const rank = (f: string) => (ancestorLength(f) > 0 ? 0 : dirname(f) === dir ? 1 : 2);
+  const ordered = all.sort((a, b) => rank(a) - rank(b) || ancestorLength(b) - ancestorLength(a) || a.localeCompare(b));
+  const first: string[] = [];
+  // the remembered teacher only while it is still in the workspace; the report's original even outside it
+  if (remembered !== undefined && (all.includes(resolve(remembered)) || found.length === 0)) first.push(resolve(remembered));
+  if (original !== undefined && !first.includes(resolve(original))) first.push(resolve(original));
+  return [...first.filter((p) => p !== student), ...ordered.filter((f) => !first.includes(f))];
 }
 
 /** The part of vscode.Memento the memory needs (a Map in tests). */

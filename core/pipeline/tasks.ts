@@ -7,8 +7,8 @@ import { loadCfg, loadWeightsFile, weightsBeside, writeFileAtomic } from '../dar
 import type { ModelGraph, ModelWeights } from '../darknet/types';
 import { emitterFor, type EventPayload, type EventSink, type TaskKind } from './events';
 
-export type WorkerTaskKind = 'prune' | 'export' | 'quantize' | 'map' | 'bench' | 'detect' | 'train' | 'finetune' | 'redundancy';
-export const WORKER_TASK_KINDS: readonly WorkerTaskKind[] = ['prune', 'export', 'quantize', 'map', 'bench', 'detect', 'train', 'finetune', 'redundancy'];
+export type WorkerTaskKind = 'prune' | 'export' | 'quantize' | 'map' | 'bench' | 'detect' | 'train' | 'finetune' | 'distill' | 'redundancy';
+export const WORKER_TASK_KINDS: readonly WorkerTaskKind[] = ['prune', 'export', 'quantize', 'map', 'bench', 'detect', 'train', 'finetune', 'distill', 'redundancy'];
 
 interface ModelArgs {
   /** The darknet cfg. */
@@ -56,6 +56,24 @@ export interface TrainArgs extends ModelArgs {
   /** Data-parallel worker threads (default 1: in the task's thread). */
   workers?: number;
 }
+/** Distillation: `cfg`/`weights` are the student (the pruned model), the teacher is frozen. */
+export interface DistillArgs extends ModelArgs {
+  teacherCfg: string;
+  /** The teacher's weights (default: `<teacher cfg name>.weights` beside it). */
+  teacherWeights?: string;
+  data: string;
+  method?: 'objectness' | 'hinton';
+  /** objectness: the labels' cells get no teacher objectness term. */
+  gtFirst?: boolean;
+  lambda?: number;
+  T?: number;
+  alpha?: number;
+  epochs?: number;
+  batch?: number;
+  backend?: TrainArgs['backend'];
+  evalEvery?: number;
+  resume?: boolean;
+}
 export interface RedundancyArgs extends ModelArgs { out: string }
 
 export interface TaskArgsByKind {
@@ -67,6 +85,7 @@ export interface TaskArgsByKind {
   detect: DetectArgs;
   train: TrainArgs;
   finetune: TrainArgs;
+  distill: DistillArgs;
   redundancy: RedundancyArgs;
 }
 
@@ -92,7 +111,8 @@ export function parseTaskRequest(value: unknown): TaskRequest {
   if (typeof a.cfg !== 'string' && !(kind === 'prune' && typeof a.config === 'string')) throw new TaskError(`task ${kind}: args.cfg (the model's .cfg) is missing`);
   const need = (key: string) => { if (typeof a[key] !== 'string' || !a[key]) throw new TaskError(`task ${kind}: args.${key} is missing`); };
   if (kind === 'quantize') need('calib');
-  if (kind === 'map' || kind === 'train' || kind === 'finetune') need('data');
+  if (kind === 'map' || kind === 'train' || kind === 'finetune' || kind === 'distill') need('data');
+  if (kind === 'distill') need('teacherCfg');
   if (kind === 'detect') need('image');
   if (kind === 'redundancy') need('out');
   return { kind, args } as TaskRequest;
@@ -148,6 +168,7 @@ const RUNNERS: { [K in WorkerTaskKind]: Runner<TaskArgsByKind[K]> } = {
   detect: runDetect,
   train: (a, e, s) => runTrain(a, e, s, false),
   finetune: (a, e, s) => runTrain(a, e, s, true),
+  distill: runDistill,
   redundancy: runRedundancy,
 };
 
@@ -419,6 +440,24 @@ async function runTrain(args: TrainArgs, emit: Emit, signal: AbortSignal, finetu
     onEvent: (e) => {
       const { task: _t, time: _time, ...payload } = e;
       forward(payload as EventPayload);
+    },
+  });
+  return undefined;
+}
+
+async function runDistill(args: DistillArgs, emit: Emit, signal: AbortSignal): Promise<RunResult | undefined> {
+  const { distill } = await import('../engine/trainer');
+  const teacherWeights = args.teacherWeights ?? weightsBeside(args.teacherCfg);
+  if (!teacherWeights) throw new TaskError(`no weights for the teacher ${basename(args.teacherCfg)}: there is no ${basename(args.teacherCfg, extname(args.teacherCfg))}.weights beside it; choose a weights file`);
+  // the trainer emits start, progress, metrics (with the distillation parts), eval, checkpoint and done
+  await distill({
+    cfg: args.cfg, weights: weightsFor(args), teacher: { cfg: args.teacherCfg, weights: teacherWeights },
+    method: args.method, gtFirst: args.gtFirst, lambda: args.lambda, T: args.T, alpha: args.alpha,
+    data: args.data, outDir: outDirFor(args), epochs: args.epochs, batch: args.batch, evalEvery: args.evalEvery, resume: args.resume,
+    backend: args.backend, signal,
+    onEvent: (e) => {
+      const { task: _t, time: _time, ...payload } = e;
+      emit(payload as EventPayload);
     },
   });
   return undefined;

@@ -164,6 +164,10 @@ describe('Darkslim in VS Code (code-server)', { skip: SKIP, timeout: 9 * 60_000 
     writeFileSync(join(workspace, 'yolov4.cfg'), v4);
     writeFileSync(join(workspace, 'yolov4.weights'), syntheticWeightsBytes(analyzeCfg(v4), { seed: 3, sparse: 0.4 }));
     writeFileSync(join(workspace, 'tiny.cfg'), TINY_CFG);
+    // a teacher and a student of the same shape for the distillation test (random weights)
+    writeFileSync(join(workspace, 'tiny.weights'), syntheticWeightsBytes(analyzeCfg(TINY_CFG), { seed: 4 }));
+    writeFileSync(join(workspace, 'tiny-student.cfg'), TINY_CFG);
+    writeFileSync(join(workspace, 'tiny-student.weights'), syntheticWeightsBytes(analyzeCfg(TINY_CFG), { seed: 5 }));
     copyFileSync(corpusPath('images', 'dog.jpg'), join(workspace, 'dog.jpg'));
     copyFileSync(corpusPath('weights', 'yolo-fastest-1.1_coco', 'coco.names'), join(workspace, 'coco.names'));
     await generateSyntheticDataset({
@@ -398,6 +402,45 @@ describe('Darkslim in VS Code (code-server)', { skip: SKIP, timeout: 9 * 60_000 
     await frame.locator('#gamma').scrollIntoViewIfNeeded();
     await page.waitForTimeout(300);
     await session.shot('training-dashboard-gamma');
+  });
+
+  test('"Distill from a teacher" offers the student\'s original as teacher and trains it live in the dashboard', async () => {
+    const { page } = session;
+    await dismissNotifications(page);
+    await runCommand(page, 'View: Close All Editors');
+    await openFile(page, 'tiny-student.cfg');
+    await runCommand(page, 'Darkslim: Distill from a teacher…');
+    const rows = page.locator('.quick-input-list .monaco-list-row');
+    const pick = async (text: string) => {
+      const row = rows.filter({ hasText: text }).first();
+      await row.waitFor({ state: 'visible', timeout: 20_000 });
+      await row.click();
+    };
+    await pick('tiny-student.weights');
+    // the teacher: tiny.cfg first (the student's name starts with it)
+    await rows.first().waitFor({ state: 'visible', timeout: 20_000 });
+    await waitFor(async () => /tiny-student/.test(await page.locator('.quick-input-title').innerText().catch(() => '')), 20_000, () => 'the teacher question did not come');
+    assert.match(await rows.first().innerText(), /^tiny\.cfg/);
+    await rows.first().click();
+    await pick('tiny.weights');
+    await pick('shapes.data');
+    await pick('Objectness, labels first');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible', timeout: 20_000 });
+    await input.fill('1');
+    await page.keyboard.press('Enter');
+    let frame: Frame | undefined;
+    await waitFor(async () => {
+      frame = await webviewFrame(page, '#title', 60_000);
+      const title = await frame.locator('#title').innerText().catch(() => '');
+      return /^Distill tiny-student\.cfg \(from tiny\.cfg, 1 epoch\)/.test(title) && (await bodyData(frame, 'state')) === 'done';
+    }, 240_000, () => 'the distillation run did not finish in the dashboard');
+    const info = await frame!.locator('#info').innerText();
+    assert.match(info, /distillMethod\s+objectness/);
+    assert.match(info, /gtFirst\s+true/);
+    assert.match(await frame!.locator('#loss').innerText(), /distill/, 'the loss chart has the distillation term');
+    assert.ok(existsSync(join(workspace, 'tiny-student-distill', 'tiny-student_final.weights')), 'no distilled student weights');
+    await session.shot('distill-dashboard');
   });
 
   test('performance: activation, yolov4.cfg → first diagnostics, heatmap frames on yolov4', async () => {

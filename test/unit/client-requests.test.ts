@@ -2,14 +2,16 @@
 // datasets offered first, the output folder setting, task titles/keys, completion messages, the
 // per-model memory, event text for the Output channel and the status bar, and the webview CSP.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { contentSecurityPolicy, makeNonce, webviewShell } from '../../client/panels/csp';
 import { eventLogLine, progressMessage, statusBarText } from '../../client/tasks/format';
 import type { TaskEntry } from '../../client/tasks/queue';
 import {
-  AnswerMemory, completionMessage, datasetCandidates, displayPath, needsTrust, parseLambda, parseNumber, parsePercent,
-  resolveOutputFolder, taskKey, taskTitle, weightsCandidates,
+  AnswerMemory, completionMessage, datasetCandidates, displayPath, distillMethodArgs, needsTrust, parseLambda, parseNumber, parsePercent,
+  prunedFrom, resolveOutputFolder, taskKey, taskTitle, teacherCandidates, weightsCandidates,
 } from '../../client/tasks/requests';
 
 describe('answers', () => {
@@ -51,6 +53,39 @@ describe('defaults', () => {
       ['/d/c.data', '/d/b.data', '/d/x.data', '/d/a.data']);
     assert.deepEqual(datasetCandidates([]), []);
   });
+  test('teachers: remembered, the prune report\'s original, ancestors by name (nearest first), same folder, the rest; never the student', () => {
+    const student = '/w/m/yolo-fast-pruned-50.cfg';
+    const found = ['/w/z/other.cfg', '/w/m/yolo.cfg', '/w/m/yolo-fast.cfg', '/w/m/neighbour.cfg', student, '/w/m/yolo-fastest.cfg', '/w/n/yolo-fast.cfg'];
+    assert.deepEqual(teacherCandidates(student, found), [
+      // yolo-fast is the nearest ancestor (two of them: same folder by name order), then yolo
+      '/w/m/yolo-fast.cfg', '/w/n/yolo-fast.cfg', '/w/m/yolo.cfg', '/w/m/neighbour.cfg', '/w/m/yolo-fastest.cfg', '/w/z/other.cfg',
+    ]);
+    assert.equal(teacherCandidates(student, found, '/w/z/other.cfg')[0], '/w/z/other.cfg');
+    assert.equal(teacherCandidates(student, found, '/w/gone.cfg')[0], '/w/m/yolo-fast.cfg', 'a remembered teacher no longer there is not first');
+    assert.deepEqual(teacherCandidates(student, found, undefined, '/elsewhere/orig.cfg').slice(0, 2), ['/elsewhere/orig.cfg', '/w/m/yolo-fast.cfg']);
+    assert.deepEqual(teacherCandidates(student, found, '/w/z/other.cfg', '/w/m/yolo.cfg').slice(0, 3), ['/w/z/other.cfg', '/w/m/yolo.cfg', '/w/m/yolo-fast.cfg']);
+    assert.ok(!teacherCandidates(student, found, student).includes(student));
+  });
+  test('a pruned model\'s original comes from its prune report', () => {
+    const d = mkdtempSync(join(tmpdir(), 'darkslim-teacher-'));
+    try {
+      writeFileSync(join(d, 'yolo.cfg'), '[net]\n');
+      writeFileSync(join(d, 'yolo-pruned-50.report.json'), JSON.stringify({ inputs: { cfg: join(d, 'yolo.cfg'), weights: join(d, 'yolo.weights') } }));
+      assert.equal(prunedFrom(join(d, 'yolo-pruned-50.cfg')), join(d, 'yolo.cfg'));
+      assert.equal(prunedFrom(join(d, 'yolo.cfg')), undefined, 'no report');
+      writeFileSync(join(d, 'moved.report.json'), JSON.stringify({ inputs: { cfg: join(d, 'gone.cfg') } }));
+      assert.equal(prunedFrom(join(d, 'moved.cfg')), undefined, 'the original is gone');
+      writeFileSync(join(d, 'bad.report.json'), '{');
+      assert.equal(prunedFrom(join(d, 'bad.cfg')), undefined);
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+  test('distillation methods offered → task arguments', () => {
+    assert.deepEqual(distillMethodArgs('objectness-gt'), { method: 'objectness', gtFirst: true });
+    assert.deepEqual(distillMethodArgs('objectness'), { method: 'objectness' });
+    assert.deepEqual(distillMethodArgs('hinton'), { method: 'hinton' });
+  });
   test('output folder setting', () => {
     assert.equal(resolveOutputFolder('', cfg, '/w'), undefined);
     assert.equal(resolveOutputFolder('out', cfg, '/w'), '/w/out');
@@ -71,13 +106,15 @@ describe('tasks', () => {
     assert.equal(taskTitle({ kind: 'train', args: { cfg: '/w/a.cfg', data: '/d/x.data', lambda: 0.001, epochs: 5 } }), 'Sparsity-train a.cfg (λ 0.001, 5 epochs)');
     assert.equal(taskTitle({ kind: 'export', args: { cfg: '/w/a.cfg' } }), 'Export to ONNX a.cfg');
     assert.equal(taskTitle({ kind: 'map', args: { cfg: '/w/a.cfg', data: '/d/coco.data' } }), 'Evaluate mAP a.cfg (coco.data)');
+    assert.equal(taskTitle({ kind: 'distill', args: { cfg: '/w/a-pruned-50.cfg', teacherCfg: '/w/a.cfg', data: '/d/x.data', epochs: 10 } }), 'Distill a-pruned-50.cfg (from a.cfg, 10 epochs)');
+    assert.equal(taskTitle({ kind: 'finetune', args: { cfg: '/w/a.cfg', data: '/d/x.data', epochs: 1 } }), 'Fine-tune a.cfg (1 epoch)');
     const k1 = taskKey({ kind: 'prune', args: { cfg: 'a', percent: 0.5 } });
     const k2 = taskKey({ kind: 'prune', args: { percent: 0.5, cfg: 'a' } });
     assert.equal(k1, k2);
     assert.notEqual(k1, taskKey({ kind: 'prune', args: { cfg: 'a', percent: 0.6 } }));
   });
   test('trust: writing and training need it; reading tasks do not', () => {
-    for (const k of ['prune', 'export', 'quantize', 'detect', 'train', 'finetune'] as const) assert.equal(needsTrust(k), true, k);
+    for (const k of ['prune', 'export', 'quantize', 'detect', 'train', 'finetune', 'distill'] as const) assert.equal(needsTrust(k), true, k);
     for (const k of ['redundancy', 'map', 'bench'] as const) assert.equal(needsTrust(k), false, k);
   });
   test('completion messages say where files went', () => {
@@ -90,6 +127,10 @@ describe('tasks', () => {
     assert.match(m, /Wrote m\/a-pruned-0\.5\.cfg, a-pruned-0\.5\.weights and a-pruned-0\.5\.report\.json/);
     const b = completionMessage({ kind: 'bench', args: { cfg: '/w/a.cfg' } }, { type: 'done', task: 'bench', time: 0, cancelled: false, seconds: 1, outputs: {}, summary: { median_ms: 6.1, p90_ms: 7, runs: 50, threads: 2, input: '1x3x320x320' } });
     assert.match(b, /median 6.1 ms/);
+    const d = completionMessage({ kind: 'distill', args: { cfg: '/w/s.cfg', teacherCfg: '/w/t.cfg', data: '/d/x.data', epochs: 2 } }, {
+      type: 'done', task: 'distill', time: 0, cancelled: false, seconds: 1, outputs: { final: '/w/s-distill/s_final.weights' }, summary: { iterations: 40, map: 0.5 },
+    }, '/w');
+    assert.equal(d, 'Finished Distill s.cfg (from t.cfg, 2 epochs) after 40 iterations, mAP@0.5 50.00%. Weights: s-distill/s_final.weights.');
   });
 });
 

@@ -74,6 +74,10 @@ describe('dashboard model', () => {
     assert.deepEqual(m.steps, [1, 2]);
     assert.deepEqual(m.series.loss, [10, 9]);
     assert.deepEqual(lossKeys(m), ['loss', 'box', 'obj', 'cls']);
+    // a distillation run also draws the ground-truth part and the distillation term (not its sub-parts)
+    const d = emptyDashboard('Distill s.cfg', 'distill');
+    applyEvents(d, [ev({ task: 'distill', type: 'metrics', step: 1, values: { loss: 5, box: 1, obj: 2, cls: 1, gtLoss: 4, distill: 1, distillCls: 0.5, distillBox: 0.2, distillObj: 0.3, lr: 0.001 } })]);
+    assert.deepEqual(lossKeys(d), ['loss', 'box', 'obj', 'cls', 'gtLoss', 'distill']);
     assert.equal(m.evals[0].map, 0.25);
     assert.equal(m.gamma.length, 1);
     assert.equal(describeGamma(m.gamma[0]), '30.0% of 10 |γ| below 0.01 at epoch 1.0 (λ 0.001)');

@@ -14,6 +14,9 @@ import { writeFileSync } from 'node:fs';
 import { corpusPath, NO_CORPUS } from '../helpers/corpus';
 import { repoRoot } from '../helpers/root';
 import { tinyDetectorCfg } from '../helpers/tiny-cfg';
+import { analyzeCfg } from '../../core/darknet/graph';
+import { writeWeights } from '../../core/darknet/weights';
+import { initWeights } from '../../core/engine/model';
 
 const dir = mkdtempSync(join(tmpdir(), 'darkslim-worker-'));
 
@@ -50,6 +53,51 @@ describe('task requests', () => {
     assert.equal(taskLabel({ kind: 'train', args: { cfg: 'a', data: 'b', lambda: 0.001 } }), 'sparsity');
     assert.equal(taskLabel({ kind: 'train', args: { cfg: 'a', data: 'b' } }), 'train');
     assert.equal(taskLabel({ kind: 'finetune', args: { cfg: 'a', data: 'b' } }), 'finetune');
+    assert.equal(taskLabel({ kind: 'distill', args: { cfg: 'a', teacherCfg: 't', data: 'b' } }), 'distill');
+  });
+  test('distillation needs a teacher and a dataset', () => {
+    assert.throws(() => parseTaskRequest({ kind: 'distill', args: { cfg: 's.cfg', data: 'd.data' } }), /args.teacherCfg is missing/);
+    assert.throws(() => parseTaskRequest({ kind: 'distill', args: { cfg: 's.cfg', teacherCfg: 't.cfg' } }), /args.data is missing/);
+  });
+});
+
+describe('distill task', () => {
+  /** A cfg with freshly initialised weights beside it. */
+  function tinyModel(name: string, seed: number): { cfg: string; weights: string } {
+    const cfg = join(dir, `${name}.cfg`);
+    const weights = join(dir, `${name}.weights`);
+    writeFileSync(cfg, TINY);
+    writeFileSync(weights, writeWeights(analyzeCfg(TINY), initWeights(analyzeCfg(TINY), seed)));
+    return { cfg, weights };
+  }
+  test('distils a student from its teacher: distill events with the loss parts, the student\'s weights written', async () => {
+    const ds = await generateSyntheticDataset({ outDir: join(dir, 'distill-shapes'), seed: 3, train: 8, valid: 4, width: 64, height: 64, classes: ['circle', 'square'], minObjects: 1, maxObjects: 1 });
+    const teacher = tinyModel('teacher', 1);
+    const student = tinyModel('student', 2);
+    const outDir = join(dir, 'distill-run');
+    const { code, events } = await run({
+      kind: 'distill',
+      args: { cfg: student.cfg, teacherCfg: teacher.cfg, data: ds.dataFile, method: 'objectness', gtFirst: true, epochs: 1, backend: 'wasm', outDir },
+    });
+    assert.equal(code, 0, JSON.stringify(events.filter((e) => e.type === 'error')));
+    assert.ok(events.every((e) => e.task === 'distill'));
+    const start = events.find((e) => e.type === 'start');
+    assert.ok(start?.type === 'start' && start.info.distillMethod === 'objectness' && start.info.gtFirst === true, JSON.stringify(start));
+    assert.ok(start.info.teacherWeights === teacher.weights || String(start.info.teacherWeights).endsWith('teacher.weights'), 'the teacher weights beside its cfg');
+    const metrics = events.filter((e) => e.type === 'metrics');
+    assert.ok(metrics.length > 0 && metrics.every((e) => e.type === 'metrics' && e.values.distill > 0), 'the distillation term is reported and nonzero');
+    const done = events.at(-1)!;
+    assert.ok(done.type === 'done' && !done.cancelled && existsSync(done.outputs.final), JSON.stringify(done));
+    assert.ok(done.outputs.final.startsWith(outDir) && done.outputs.final.endsWith('student_final.weights'));
+  });
+  test('a teacher without weights beside it is named', async () => {
+    const cfg = join(dir, 'lonely-teacher.cfg');
+    writeFileSync(cfg, TINY);
+    const student = tinyModel('student2', 2);
+    const { code, events } = await run({ kind: 'distill', args: { cfg: student.cfg, teacherCfg: cfg, data: join(dir, 'none.data') } });
+    assert.equal(code, 1);
+    const err = events.at(-1)!;
+    assert.ok(err.type === 'error' && /no weights for the teacher lonely-teacher\.cfg/.test(err.message), JSON.stringify(err));
   });
 });
 
