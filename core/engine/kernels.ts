@@ -1,8 +1,10 @@
 // Gradient kernels the tfjs wasm backend lacks or runs slowly (see ARCHITECTURE.md, "Choices
 // already checked"), and a fused training batch norm:
-//  * Conv2DBackpropFilter: 1×1 stride 1 as one matrix product; otherwise a conv2d of the
-//    batch↔channel-transposed input with the output gradient as filter, dilated by the stride;
-//  * Conv2DBackpropInput: a stride-1 conv of the stride-dilated, padded dy with the flipped filter;
+//  * Conv2DBackpropFilter: 1×1 stride 1 as one matrix product; strided, the transposed patch
+//    matrix of the input (im2col, a plain loop) times dy; otherwise a conv2d of the
+//    batch↔channel-transposed input with the output gradient as filter;
+//  * Conv2DBackpropInput: strided, dy times the transposed filter, the patches summed back into the
+//    input (col2im); otherwise a stride-1 conv of the padded dy with the flipped filter;
 //  * DepthwiseConv2dNativeBackpropFilter: a plain loop over the tensors' memory (3×3: nine tap sums
 //    per channel in locals), 2-4x faster than the depthwise-conv formulation (whose "filter" is
 //    the whole output gradient, a slow path in XNNPACK);
@@ -59,6 +61,17 @@ export function conv2dBackpropFilter(
       const r = tf.matMul(tf.transpose(dy2), x2); // [co, ci]
       return tf.reshape(tf.transpose(r), [1, 1, ci, co]) as tf.Tensor4D;
     }
+    if (strideH > 1 || strideW > 1) {
+      // strided: dW[K, Co] = colsᵀ[K, P] · dy[P, Co] (K = kh·kw·Ci, P = B·Ho·Wo), the input's patches
+      // written already transposed (wasm's matMul with transposeA is slow), then one matrix product;
+      // the conv below would need dy as a filter dilated by the stride, a slow path in XNNPACK
+      const [b, , , ci] = x.shape;
+      const [, ho, wo, co] = dy.shape;
+      const attrs: Im2colAttrs = { kh, kw, sh: strideH, sw: strideW, top: padInfo.top, left: padInfo.left, ho, wo };
+      const colsT = tf.engine().runKernel(IM2COL_T, { x }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+      const dW = tf.matMul(colsT, tf.reshape(dy, [b * ho * wo, co]) as tf.Tensor2D);
+      return tf.reshape(dW, [kh, kw, ci, co]) as tf.Tensor4D;
+    }
     // pad only (never crop the big input): extra rows/columns just give extra outputs, cut below;
     // the padding is the conv's own (no padded copy of the input)
     const xt = tf.transpose(x, [3, 1, 2, 0]); // [Ci, H, W, B]
@@ -79,6 +92,15 @@ export function conv2dBackpropInput(
     const [kh, kw] = filter.shape;
     const { padInfo, strideH, strideW } = padInfoOf(xShape, filter.shape, strides, pad, dimRoundingMode, false);
     const [, h, w] = xShape;
+    if (strideH > 1 || strideW > 1) {
+      // strided: dcols[P, K] = dy[P, Co] · Wᵀ[Co, K], each patch then added back where it came from
+      // (col2im); the conv below would run over a stride-dilated dy that is mostly zeros
+      const [b, ho, wo, co] = dy.shape;
+      const ci = filter.shape[2];
+      const dCols = tf.matMul(tf.reshape(dy, [b * ho * wo, co]) as tf.Tensor2D, transposedFilter(filter));
+      const attrs: Im2colAttrs = { kh, kw, sh: strideH, sw: strideW, top: padInfo.top, left: padInfo.left, ho, wo, inputShape: [b, h, w, ci] };
+      return tf.engine().runKernel(COL2IM, { cols: dCols }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+    }
     const d = dilate(dy, strideH, strideW);
     const top = kh - 1 - padInfo.top;
     const left = kw - 1 - padInfo.left;
@@ -103,6 +125,16 @@ function flipTransposeFilter(filter: tf.Tensor4D): tf.Tensor4D {
     for (let i = 0; i < ci; i++) for (let o = 0; o < co; o++) out[d0 + o * ci + i] = src[s0 + i * co + o];
   }
   return tf.tensor4d(out, [kh, kw, co, ci]);
+}
+
+/** The filter [kh, kw, Ci, Co] as the matrix Wᵀ [Co, kh·kw·Ci], built in JS (filters are small). */
+function transposedFilter(filter: tf.Tensor4D): tf.Tensor2D {
+  const [kh, kw, ci, co] = filter.shape;
+  const k = kh * kw * ci;
+  const src = filter.dataSync() as Float32Array;
+  const out = new Float32Array(src.length);
+  for (let r = 0; r < k; r++) for (let o = 0; o < co; o++) out[o * k + r] = src[r * co + o];
+  return tf.tensor2d(out, [co, k]);
 }
 
 /** The spatially flipped filter (same layout), built in JS (see flipTransposeFilter). */
@@ -474,6 +506,80 @@ function depthwiseInputGradKernel(backend: unknown, dy: tf.TensorInfo, filter: t
   return out;
 }
 
+/** Kernel names of the patch matrix of a conv's input, transposed ([kh·kw·Ci, B·Ho·Wo]), and of its inverse (patch gradients summed back into [B, H, W, Ci]). */
+export const IM2COL_T = 'DarkslimIm2colT';
+export const COL2IM = 'DarkslimCol2im';
+
+interface Im2colAttrs { kh: number; kw: number; sh: number; sw: number; top: number; left: number; ho: number; wo: number; inputShape?: [number, number, number, number] }
+
+/** Output columns ox whose input column ox·s + off lies in [0, W): [lo, hi). */
+function validRange(off: number, s: number, W: number, n: number): [number, number] {
+  const lo = Math.min(n, Math.max(0, Math.ceil(-off / s)));
+  const hi = Math.max(lo, Math.min(n, Math.floor((W - 1 - off) / s) + 1));
+  return [lo, hi];
+}
+
+/** colsT[(a·kw + b)·C + c][(n·Ho + oy)·Wo + ox] = x[n, oy·sh + a − top, ox·sw + b − left, c], 0 outside. */
+function im2colTKernel(backend: unknown, x: tf.TensorInfo, a: Im2colAttrs): tf.TensorInfo {
+  const [B, H, W, C] = x.shape;
+  const P = B * a.ho * a.wo;
+  const r = new Raw(backend);
+  const out = r.alloc([a.kh * a.kw * C, P]);
+  const xs = r.view(x), cols = r.view(out);
+  const { ho: Ho, wo: Wo, sh, sw } = a;
+  for (let ky = 0; ky < a.kh; ky++) {
+    for (let kx = 0; kx < a.kw; kx++) {
+      const offX = kx - a.left;
+      const [x0, x1] = validRange(offX, sw, W, Wo);
+      for (let c = 0; c < C; c++) {
+        let o = ((ky * a.kw + kx) * C + c) * P;
+        for (let n = 0; n < B; n++) {
+          for (let oy = 0; oy < Ho; oy++, o += Wo) {
+            const iy = oy * sh + ky - a.top;
+            if (iy < 0 || iy >= H) { cols.fill(0, o, o + Wo); continue; }
+            if (x0 > 0) cols.fill(0, o, o + x0);
+            if (x1 < Wo) cols.fill(0, o + x1, o + Wo);
+            let i = ((n * H + iy) * W + x0 * sw + offX) * C + c;
+            const step = sw * C;
+            for (let ox = x0; ox < x1; ox++, i += step) cols[o + ox] = xs[i];
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** dx[n, iy, ix, c] = Σ over the patches that read it of cols[p][(a·kw + b)·C + c] (cols is [P, kh·kw·C]). */
+function col2imKernel(backend: unknown, cols: tf.TensorInfo, a: Im2colAttrs): tf.TensorInfo {
+  const [B, H, W, C] = a.inputShape!;
+  const K = a.kh * a.kw * C;
+  const r = new Raw(backend);
+  const out = r.alloc([B, H, W, C]);
+  const dx = r.view(out), cs = r.view(cols);
+  dx.fill(0);
+  const { ho: Ho, wo: Wo, sh, sw } = a;
+  let p = 0;
+  for (let n = 0; n < B; n++) {
+    for (let oy = 0; oy < Ho; oy++) {
+      for (let ox = 0; ox < Wo; ox++, p++) {
+        for (let ky = 0; ky < a.kh; ky++) {
+          const iy = oy * sh + ky - a.top;
+          if (iy < 0 || iy >= H) continue;
+          for (let kx = 0; kx < a.kw; kx++) {
+            const ix = ox * sw + kx - a.left;
+            if (ix < 0 || ix >= W) continue;
+            const d = ((n * H + iy) * W + ix) * C;
+            const s0 = p * K + (ky * a.kw + kx) * C;
+            for (let c = 0; c < C; c++) dx[d + c] += cs[s0 + c];
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
 let registered = false;
 
 /** Registers the kernels for the wasm backend (idempotent). */
@@ -546,6 +652,8 @@ export function registerRaw(backendName: 'wasm' | 'cpu'): void {
       },
     });
   }
+  reg(IM2COL_T, ({ inputs, backend, attrs }) => im2colTKernel(backend, inputs.x as T, attrs as unknown as Im2colAttrs));
+  reg(COL2IM, ({ inputs, backend, attrs }) => col2imKernel(backend, inputs.cols as T, attrs as unknown as Im2colAttrs));
   if (backendName === 'wasm') {
     reg('MaxPoolGrad', ({ inputs, backend, attrs }) => maxPoolGradKernel(backend, inputs.dy as T, inputs.input as T, attrs as unknown as PoolAttrs));
     reg('DepthwiseConv2dNativeBackpropFilter', ({ inputs, backend, attrs }) => depthwiseFilterGradKernel(backend, inputs.x as T, inputs.dy as T, attrs as unknown as KernelAttrs));

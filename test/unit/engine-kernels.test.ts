@@ -25,6 +25,11 @@ const cases: Case[] = [
   { name: 'conv 3x3 s2 valid', x: [2, 11, 8, 2], f: [3, 3, 2, 3], stride: 2, pad: 'valid', depthwise: false },
   { name: 'conv 1x1 s1', x: [2, 5, 5, 6], f: [1, 1, 6, 4], stride: 1, pad: 'valid', depthwise: false },
   { name: 'conv 5x5 pad 2', x: [2, 8, 8, 3], f: [5, 5, 3, 2], stride: 1, pad: 2, depthwise: false },
+  // strided convs take the patch-matrix path (im2col / col2im): darknet's explicit padding, odd and even sizes
+  { name: 'conv 3x3 s2 pad 1, even size', x: [3, 12, 10, 5], f: [3, 3, 5, 6], stride: 2, pad: pad1, depthwise: false },
+  { name: 'conv 3x3 s2 pad 1, odd size', x: [2, 11, 9, 3], f: [3, 3, 3, 4], stride: 2, pad: pad1, depthwise: false },
+  { name: 'conv 5x5 s2 pad 2', x: [2, 9, 10, 3], f: [5, 5, 3, 2], stride: 2, pad: 2, depthwise: false },
+  { name: 'conv 3x3 s3 valid', x: [2, 10, 11, 2], f: [3, 3, 2, 3], stride: 3, pad: 'valid', depthwise: false },
   { name: 'depthwise 3x3 s1 same', x: [2, 8, 7, 5], f: [3, 3, 5, 1], stride: 1, pad: 'same', depthwise: true },
   { name: 'depthwise 3x3 s2 same', x: [3, 9, 10, 4], f: [3, 3, 4, 1], stride: 2, pad: 'same', depthwise: true },
   { name: 'depthwise 3x3 s2 valid', x: [2, 10, 9, 3], f: [3, 3, 3, 1], stride: 2, pad: 'valid', depthwise: true },
