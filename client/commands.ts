@@ -64,6 +64,8 @@ export async function runPrune(ctx: CommandContext, req: Extract<TaskRequest, { 
   if (o.report) ReportPanel.show(ctx.extensionUri, o.report);
   void announce(req, outcome, {
     'Open Pruned cfg': () => vscode.window.showTextDocument(vscode.Uri.file(o.cfg)),
+    // a pruned model recovers its mAP by training; its prune report names the original as teacher
+    'Distill from the Original…': () => vscode.commands.executeCommand('darkslim.distill', vscode.Uri.file(o.cfg)),
     'Reveal in Explorer': () => reveal(o.cfg),
   });
   return { ok: true, message: completionMessage(req, outcome.done, workspaceFolderOf(o.cfg)) };

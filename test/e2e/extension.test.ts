@@ -267,6 +267,18 @@ describe('Darkslim in VS Code (code-server)', { skip: SKIP, timeout: 9 * 60_000 
     await webviewFrame(page, 'table#stages:not([hidden])', 30_000);
     await page.waitForTimeout(800);
     await session.shot('prune-diff-and-report');
+    // the notification offers distillation from the original: the pruned weights are the only ones
+    // that fit (not asked), and the teacher question lists the original first, from the prune report
+    const toast = page.locator('.notification-toast', { hasText: 'Pruned' }).first();
+    await toast.waitFor({ state: 'visible', timeout: 30_000 });
+    await toast.locator('.monaco-button', { hasText: 'Distill from the Original' }).first().click();
+    await waitFor(async () => /teacher of .*pruned-0\.3\.cfg/.test(await page.locator('.quick-input-title').innerText().catch(() => '')), 20_000, () => 'the teacher question did not come');
+    const first = page.locator('.quick-input-list .monaco-list-row').first();
+    await first.waitFor({ state: 'visible', timeout: 20_000 });
+    const text = await first.innerText();
+    assert.ok(text.startsWith(`${FASTEST}.cfg`) && /was pruned from it/.test(text), text);
+    await session.shot('distill-teacher-question');
+    await page.keyboard.press('Escape');
   });
 
   test('the redundancy webview draws its heatmap and the slider changes the preview', async () => {
