@@ -8,7 +8,10 @@ import wabtInit from 'wabt';
 import { repoRoot } from '../test/helpers/root';
 
 /** The .wat sources and the generated modules. */
-export const WASM_SOURCES = [{ wat: 'core/onnx/resize.wat', out: 'core/onnx/resize-wasm.ts', constant: 'RESIZE_WASM_BASE64' }];
+export const WASM_SOURCES = [
+  { wat: 'core/onnx/resize.wat', out: 'core/onnx/resize-wasm.ts', constant: 'RESIZE_WASM_BASE64' },
+  { wat: 'core/engine/train-kernels.wat', out: 'core/engine/train-kernels-wasm.ts', constant: 'TRAIN_KERNELS_WASM_BASE64' },
+];
 
 export async function compileWat(path: string): Promise<Uint8Array> {
   const wabt = await wabtInit();

@@ -41,9 +41,16 @@ const cases: Case[] = [
   { name: 'depthwise 3x3 s1 valid', x: [2, 7, 8, 4], f: [3, 3, 4, 1], stride: 1, pad: 'valid', depthwise: true },
   { name: 'depthwise 5x5 s1 pad 2', x: [2, 8, 9, 7], f: [5, 5, 7, 1], stride: 1, pad: 2, depthwise: true },
   { name: 'depthwise 5x5 s2 pad 2', x: [2, 9, 9, 3], f: [5, 5, 3, 1], stride: 2, pad: 2, depthwise: true },
+  // channels in fours: the SIMD depthwise filter gradient (train-kernels.wat)
+  { name: 'depthwise 5x5 s2 pad 2, 8 channels', x: [2, 11, 9, 8], f: [5, 5, 8, 1], stride: 2, pad: 2, depthwise: true },
+  { name: 'depthwise 3x3 s2 pad 1, 12 channels, odd size', x: [3, 13, 11, 12], f: [3, 3, 12, 1], stride: 2, pad: pad1, depthwise: true },
+  { name: 'depthwise 3x3 s1 valid, 4 channels', x: [2, 6, 7, 4], f: [3, 3, 4, 1], stride: 1, pad: 'valid', depthwise: true },
   // 1x1 filter gradient: both operand orders (fewer input or fewer output channels)
   { name: 'conv 1x1 fewer inputs', x: [3, 6, 5, 2], f: [1, 1, 2, 7], stride: 1, pad: 'valid', depthwise: false },
   { name: 'conv 1x1 fewer outputs', x: [3, 6, 5, 9], f: [1, 1, 9, 3], stride: 1, pad: 'valid', depthwise: false },
+  // channels in fours: the SIMD 1×1 filter gradient (train-kernels.wat), several blocks of 256 pixels
+  { name: 'conv 1x1 SIMD tiles', x: [4, 20, 18, 8], f: [1, 1, 8, 12], stride: 1, pad: 'valid', depthwise: false },
+  { name: 'conv 1x1 SIMD, one tile row', x: [2, 7, 9, 16], f: [1, 1, 16, 4], stride: 1, pad: 'valid', depthwise: false },
 ];
 
 function grads(c: Case): [Float32Array, Float32Array] {
@@ -117,6 +124,10 @@ const bnCases: { shape: [number, number, number, number]; act: string }[] = [
   { shape: [2, 7, 3, 5], act: 'linear' },
   { shape: [4, 3, 5, 3], act: 'relu' },
   { shape: [2, 1, 3, 4], act: 'leaky' }, // few values per channel (n = 6)
+  // wasm's SIMD kernels (bn.wat) sum blocks of ~4096 values: several blocks, with and without tail channels
+  { shape: [4, 16, 16, 24], act: 'leaky' },
+  { shape: [2, 20, 20, 7], act: 'relu' },
+  { shape: [3, 9, 11, 13], act: 'linear' },
 ];
 
 /** y, batch mean, variance and the gradients (x, γ, β) of a BN+activation under a non-uniform dy. */
