@@ -3,9 +3,10 @@
 // the same network built from the same cfg (bench/torch_train.py; skipped when python3-torch is
 // missing), and wasm data-parallel over worker threads (core/engine/parallel.ts, `wasmxN`). One
 // training step = forward (BN in training mode), darknet's [yolo] loss, backward, SGD with momentum.
+// `wasmPlain` is the wasm backend without Darkslim's SIMD kernels (DARKSLIM_TRAIN_SIMD=0), same run.
 // Besides wall-clock images/s, each engine's CPU time per image (all its threads): on a machine
 // shared with other jobs, wall time measures the neighbours too. Writes bench/results/train.json.
-//   npm run bench:train -- [--iters N] [--backends wasm,cpu] [--models default,fastest] [--parallel 2] [--cpu-iters N] [--cpu-models default]
+//   npm run bench:train -- [--iters N (default: 40 default model, 5 yolo-fastest)] [--backends wasm,cpu] [--models default,fastest] [--parallel 2] [--cpu-iters N] [--cpu-models default]
 // (run through tsx: tfjs-core registers its gradients from ESM files that Node cannot require)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -49,7 +50,8 @@ function fixtures(cfg: string) {
 }
 
 async function timeSteps(iters: number, step: () => void | Promise<void>, warmup = true): Promise<Rate> {
-  if (warmup) await step(); // kernels, operator caches, heap growth
+  // kernels, operator caches, heap growth (two steps, as torch_train.py's warm-up)
+  if (warmup) for (let i = 0; i < 2; i++) await step();
   const t = performance.now();
   const c = process.cpuUsage();
   for (let i = 0; i < iters; i++) await step();
@@ -125,7 +127,10 @@ function table(rows: Record<string, unknown>[], cols: string[]): string {
 }
 
 (async () => {
-  const iters = Number(arg('iters', '5'));
+  // steps per measurement: enough for a few seconds of each engine (5 steps of the 64x64 default
+  // model last half a second, mostly JIT and heap warm-up); --iters N sets every model's
+  const DEFAULT_ITERS: Record<string, number> = { default: 40, fastest: 5 };
+  const itersFor = (model: string) => Number(arg('iters', String(DEFAULT_ITERS[model] ?? 5)));
   const cpuIters = Number(arg('cpu-iters', '1'));
   const workers = Number(arg('parallel', '2'));
   const backends = arg('backends', 'wasm,cpu').split(',') as BackendName[];
@@ -138,7 +143,8 @@ function table(rows: Record<string, unknown>[], cols: string[]): string {
     const cfg = MODELS[name];
     if (!existsSync(cfg)) { console.log(`${name}: ${cfg} not found, skipped`); continue; }
     const g = loadCfg(cfg);
-    const row: Record<string, unknown> = { model: name, input: `${g.net.width}x${g.net.height}`, cfg, batch: BATCH };
+    const iters = itersFor(name);
+    const row: Record<string, unknown> = { model: name, input: `${g.net.width}x${g.net.height}`, cfg, batch: BATCH, iters };
     const torch = torchRate(cfg, iters);
     if (typeof torch === 'string') row.torch = `unavailable: ${torch}`;
     else { row.torch = torch.imagesPerSecond; row.torchCpuMsPerImage = torch.cpuMsPerImage; row.torchVersion = torch.torch; }
@@ -147,6 +153,16 @@ function table(rows: Record<string, unknown>[], cols: string[]): string {
       // the cpu backend is far too slow for more than a step or two on the larger models
       const r = await tfjsRate(cfg, b, b === 'cpu' ? cpuIters : iters);
       row[b] = r.imagesPerSecond; row[`${b}CpuMsPerImage`] = r.cpuMsPerImage; row[`${b}Iters`] = r.iters;
+      if (b === 'wasm') {
+        // the same without the SIMD kernels (train-kernels.wat): the plain loops and tfjs ops they replace
+        process.env.DARKSLIM_TRAIN_SIMD = '0';
+        try {
+          const p = await tfjsRate(cfg, 'wasm', iters);
+          row.wasmPlain = p.imagesPerSecond; row.wasmPlainCpuMsPerImage = p.cpuMsPerImage;
+        } finally {
+          delete process.env.DARKSLIM_TRAIN_SIMD;
+        }
+      }
     }
     if (workers > 1 && backends.includes('wasm')) {
       const r = await parallelRate(cfg, workers, iters);
@@ -164,7 +180,8 @@ function table(rows: Record<string, unknown>[], cols: string[]): string {
   const fmtLoad = (l: number[]) => l.map((v) => v.toFixed(1)).join(' ');
   console.log(`training images/s, batch ${BATCH} (forward + [yolo] loss + backward + SGD); load average ${fmtLoad(loadBefore)} before, ${fmtLoad(loadAfter)} after, on ${os.cpus().length} cores; cpu backend: ${cpuIters} step(s), no warm-up`);
   const par = workers > 1 && backends.includes('wasm') ? [`wasmx${workers}`] : [];
-  console.log(table(rows, ['model', 'input', 'torch', ...backends, ...par, 'wasmVsTorch', ...par.map((p) => `${p}VsTorch`)]));
+  const plain = backends.includes('wasm') ? ['wasmPlain'] : [];
+  console.log(table(rows, ['model', 'input', 'torch', ...backends, ...plain, ...par, 'wasmVsTorch', ...par.map((p) => `${p}VsTorch`)]));
   console.log('\nCPU ms per image (all threads of each engine; lower is better)');
   console.log(table(rows, ['model', 'torchCpuMsPerImage', ...backends.map((b) => `${b}CpuMsPerImage`), ...par.map((p) => `${p}CpuMsPerImage`), 'wasmVsTorchCpu']));
   mkdirSync(join(repo, 'bench', 'results'), { recursive: true });
