@@ -290,6 +290,37 @@ function blockOf(C: number): number {
   return Math.max(C, Math.floor(BLOCK_ELEMS / C) * C);
 }
 
+type Floats = Float32Array | Float64Array;
+
+/** Batch statistics from Σx and Σx² (n values a channel), and the scale a = γ/σ and shift b = β − μ·a. */
+function bnScaleShift(s: Floats, ss: Floats, n: number, g: Floats, be: Floats, mo: Floats, vo: Floats, a: Floats, b: Floats): void {
+  for (let c = 0; c < s.length; c++) {
+    const m = s[c] / n;
+    const v = Math.max(0, (ss[c] - s[c] * m) / Math.max(1, n - 1));
+    mo[c] = m; vo[c] = v;
+    const ac = g[c] / Math.sqrt(v + BN_EPS);
+    a[c] = ac;
+    b[c] = be[c] - m * ac;
+  }
+}
+
+/**
+ * dγ, dβ from Σdz and Σdz·x, and dx's coefficients: dx = k·dz + P·(x − μ) + Q
+ * (k = γ·inv, P = −k·dγ·inv/(n−1), Q = −k·dβ/n).
+ */
+function bnGradCoefficients(sdz: Floats, sdzx: Floats, n: number, g: Floats, mv: Floats, vv: Floats, dgo: Floats, dbo: Floats, k: Floats, P: Floats, Q: Floats): void {
+  for (let c = 0; c < sdz.length; c++) {
+    const inv = 1 / Math.sqrt(vv[c] + BN_EPS);
+    const dbeta = sdz[c];
+    const dgamma = inv * (sdzx[c] - mv[c] * sdz[c]);
+    dgo[c] = dgamma; dbo[c] = dbeta;
+    const kc = g[c] * inv;
+    k[c] = kc;
+    P[c] = -kc * dgamma * inv / Math.max(1, n - 1);
+    Q[c] = -kc * dbeta / n;
+  }
+}
+
 /**
  * Batch norm in training mode (darknet: batch mean, unbiased variance, ε = 1e-5) + a piecewise-
  * linear activation over an [..., C] tensor: one pass for Σx, Σx² (in doubles), one for y.
@@ -319,13 +350,7 @@ function bnActForward(backend: unknown, x: tf.TensorInfo, gamma: tf.TensorInfo, 
     }
   }
   const a = new Float64Array(C), b = new Float64Array(C);
-  for (let c = 0; c < C; c++) {
-    const m = s[c] / n;
-    const v = Math.max(0, (ss[c] - s[c] * m) / Math.max(1, n - 1));
-    mo[c] = m; vo[c] = v;
-    a[c] = g[c] / Math.sqrt(v + BN_EPS);
-    b[c] = be[c] - m * a[c];
-  }
+  bnScaleShift(s, ss, n, g, be, mo, vo, a, b);
   const k1 = attrs.linear ? 1 : (1 + attrs.slope) / 2, k2 = attrs.linear ? 0 : (1 - attrs.slope) / 2;
   for (let i0 = 0; i0 < size; i0 += BLK) {
     const e = Math.min(size, i0 + BLK);
@@ -352,15 +377,7 @@ function bnActForwardSimd(simd: TrainSimd, backend: unknown, x: tf.TensorInfo, g
     simd.stats(heapOffset(backend, x), n, C, sp, sp + 8 * C);
     const s = new Float64Array(heap(), sp, C), ss = new Float64Array(heap(), sp + 8 * C, C);
     const ab = new Float32Array(heap(), sp + 16 * C, 2 * C);
-    const g = w.typedArrayFromHeap(gamma), be = w.typedArrayFromHeap(beta), mo = w.typedArrayFromHeap(mI), vo = w.typedArrayFromHeap(vI);
-    for (let c = 0; c < C; c++) {
-      const m = s[c] / n;
-      const v = Math.max(0, (ss[c] - s[c] * m) / Math.max(1, n - 1));
-      mo[c] = m; vo[c] = v;
-      const a = g[c] / Math.sqrt(v + BN_EPS);
-      ab[c] = a;
-      ab[C + c] = be[c] - m * a;
-    }
+    bnScaleShift(s, ss, n, w.typedArrayFromHeap(gamma), w.typedArrayFromHeap(beta), w.typedArrayFromHeap(mI), w.typedArrayFromHeap(vI), ab.subarray(0, C), ab.subarray(C));
     const k1 = attrs.linear ? 1 : (1 + attrs.slope) / 2, k2 = attrs.linear ? 0 : (1 - attrs.slope) / 2;
     simd.apply(heapOffset(backend, x), heapOffset(backend, yI), n, C, sp + 16 * C, sp + 20 * C, k1, k2);
   } finally {
@@ -402,15 +419,8 @@ function bnActBackward(backend: unknown, dy: tf.TensorInfo, x: tf.TensorInfo, yO
     }
   }
   const k1 = new Float64Array(C), P = new Float64Array(C), Q = new Float64Array(C);
-  for (let c = 0; c < C; c++) {
-    const inv = 1 / Math.sqrt(vv[c] + BN_EPS);
-    const dbeta = sdz[c];
-    const dgamma = inv * (sdzx[c] - mv[c] * sdz[c]);
-    dgo[c] = dgamma; dbo[c] = dbeta;
-    const kc = g[c] * inv;
-    const p = -kc * dgamma * inv / Math.max(1, n - 1);
-    k1[c] = kc; P[c] = p; Q[c] = -kc * dbeta / n - p * mv[c];
-  }
+  bnGradCoefficients(sdz, sdzx, n, g, mv, vv, dgo, dbo, k1, P, Q);
+  for (let c = 0; c < C; c++) Q[c] -= P[c] * mv[c]; // P·x + Q here, P·(x − μ) + Q in the SIMD kernel
   for (let i0 = 0; i0 < size; i0 += BLK) {
     const e = Math.min(size, i0 + BLK);
     for (let c = 0; c < C; c++) {
@@ -440,18 +450,8 @@ function bnActBackwardSimd(
     simd.gradStats(heapOffset(backend, dy), heapOffset(backend, yOut), heapOffset(backend, x), n, C, slope, sp, sp + 8 * C);
     const sdz = new Float64Array(heap(), sp, C), sdzx = new Float64Array(heap(), sp + 8 * C, C);
     const kpq = new Float32Array(heap(), sp + 16 * C, 3 * C);
-    const g = w.typedArrayFromHeap(gamma), mv = w.typedArrayFromHeap(mean), vv = w.typedArrayFromHeap(variance);
-    const dgo = w.typedArrayFromHeap(dgI), dbo = w.typedArrayFromHeap(dbI);
-    for (let c = 0; c < C; c++) {
-      const inv = 1 / Math.sqrt(vv[c] + BN_EPS);
-      const dbeta = sdz[c];
-      const dgamma = inv * (sdzx[c] - mv[c] * sdz[c]);
-      dgo[c] = dgamma; dbo[c] = dbeta;
-      const kc = g[c] * inv;
-      kpq[c] = kc;
-      kpq[C + c] = -kc * dgamma * inv / Math.max(1, n - 1);
-      kpq[2 * C + c] = -kc * dbeta / n;
-    }
+    bnGradCoefficients(sdz, sdzx, n, w.typedArrayFromHeap(gamma), w.typedArrayFromHeap(mean), w.typedArrayFromHeap(variance),
+      w.typedArrayFromHeap(dgI), w.typedArrayFromHeap(dbI), kpq.subarray(0, C), kpq.subarray(C, 2 * C), kpq.subarray(2 * C));
     simd.gradApply(heapOffset(backend, dy), heapOffset(backend, yOut), heapOffset(backend, x), heapOffset(backend, dxI), n, C, slope,
       sp + 16 * C, sp + 20 * C, sp + 24 * C, heapOffset(backend, mean));
   } finally {
