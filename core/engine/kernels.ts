@@ -13,9 +13,10 @@
 //  * DarkslimBnAct / DarkslimBnActGrad: batch norm (batch statistics) + leaky/relu/linear in two
 //    passes forward and two backward, replacing ~16 tfjs kernels per layer (wasm's Sum/Mean over
 //    NHWC's outer axes transpose the whole tensor first). Registered on wasm and cpu.
-// On wasm, the batch norm passes, the 1×1 filter gradient and the depthwise filter gradient (four
-// channels at a time) run as WebAssembly SIMD loops on tfjs's own heap (train-kernels.wat): a
-// yolo-fastest step at batch 8 takes 2.2x less time than with the plain loops and tfjs's matMul.
+// On wasm, the batch norm passes, the 1×1 filter gradient (also strided convs' on their patch
+// rows), the depthwise filter and input gradients (four channels at a time) and im2col run as
+// WebAssembly loops on tfjs's own heap (train-kernels.wat): a yolo-fastest step at batch 8 takes
+// about a third of the time it took with the plain loops and tfjs's matMul.
 // DARKSLIM_TRAIN_SIMD=0 turns them off (benchmarks compare both).
 // Ops run inside a kernel are not recorded on the gradient tape (tfjs engine kernelDepth > 0).
 import * as tf from '@tensorflow/tfjs-core';
@@ -76,8 +77,18 @@ export function conv2dBackpropFilter(
       const [b, , , ci] = x.shape;
       const [, ho, wo, co] = dy.shape;
       const attrs: Im2colAttrs = { kh, kw, sh: strideH, sw: strideW, top: padInfo.top, left: padInfo.left, ho, wo };
+      const K = kh * kw * ci, P = b * ho * wo;
+      if (co % 4 === 0 && trainSimd(tf.backend())) {
+        // the patches as rows [P, K'] (one pass over x; K' = K rounded up to 4 with zero columns), then
+        // the 1×1 filter gradient's SIMD tiles on them: no pass per column over a big input (the
+        // first layer's 9.8 MB image batch, 27 columns), no packed copy of dy as tfjs's matMul makes
+        const cols = tf.engine().runKernel(IM2COL, { x }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+        const Kp = cols.shape[1];
+        const dW = tf.engine().runKernel(CONV1X1_FILTER_GRAD, { x: tf.reshape(cols, [P, 1, 1, Kp]), dy: tf.reshape(dy, [P, 1, 1, co]) }) as tf.Tensor4D;
+        return tf.reshape(Kp === K ? dW : tf.slice(dW, [0, 0, 0, 0], [1, 1, K, co]), [kh, kw, ci, co]) as tf.Tensor4D;
+      }
       const colsT = tf.engine().runKernel(IM2COL_T, { x }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor2D;
-      const dW = tf.matMul(colsT, tf.reshape(dy, [b * ho * wo, co]) as tf.Tensor2D);
+      const dW = tf.matMul(colsT, tf.reshape(dy, [P, co]) as tf.Tensor2D);
       return tf.reshape(dW, [kh, kw, ci, co]) as tf.Tensor4D;
     }
     // pad only (never crop the big input): extra rows/columns just give extra outputs, cut below;
@@ -241,8 +252,13 @@ interface TrainSimd {
   gradStats(dy: number, y: number, x: number, rows: number, C: number, slope: number, sdz: number, sdzx: number): void;
   gradApply(dy: number, y: number, x: number, dx: number, rows: number, C: number, slope: number, k: number, p: number, q: number, m: number): void;
   conv1x1FilterGrad(x: number, dy: number, P: number, ci: number, co: number, acc: number): void;
-  depthwiseFilterGrad(
-    x: number, dy: number, acc: number, ranges: number, B: number, H: number, W: number, C: number, Ho: number, Wo: number,
+  im2col(
+    x: number, cols: number, B: number, H: number, W: number, C: number, Ho: number, Wo: number,
+    sh: number, sw: number, kh: number, kw: number, top: number, left: number, Kp: number,
+  ): void;
+  /** mode 0: filter gradient (x, dy → float64 sums t); mode 1: input gradient (filter t, dy → dx in x). */
+  depthwise(
+    mode: 0 | 1, x: number, dy: number, t: number, ranges: number, B: number, H: number, W: number, C: number, Ho: number, Wo: number,
     sh: number, sw: number, kh: number, kw: number, top: number, left: number,
   ): void;
 }
@@ -645,7 +661,7 @@ function depthwiseFilterGradSimd(simd: TrainSimd, backend: unknown, x: tf.Tensor
     new Float64Array(heap(), sp, n).fill(0);
     const ranges = new Int32Array(heap(), sp + 8 * n, 2 * g.kw);
     for (let kj = 0; kj < g.kw; kj++) [ranges[2 * kj], ranges[2 * kj + 1]] = colRange(g, kj);
-    simd.depthwiseFilterGrad(heapOffset(backend, x), heapOffset(backend, dy), sp, sp + 8 * n,
+    simd.depthwise(0, heapOffset(backend, x), heapOffset(backend, dy), sp, sp + 8 * n,
       g.B, g.H, g.W, g.C, g.Ho, g.Wo, g.sh, g.sw, g.kh, g.kw, g.top, g.left);
     w.typedArrayFromHeap(out).set(new Float64Array(heap(), sp, n));
   } finally {
@@ -657,6 +673,21 @@ function depthwiseInputGradKernel(backend: unknown, dy: tf.TensorInfo, filter: t
   const g = depthwiseGeom(a.inputShape, filter.shape, a);
   const r = new Raw(backend);
   const out = r.alloc(a.inputShape);
+  const simd = g.M === 1 && g.dh === 1 && g.dw === 1 && g.C % 4 === 0 ? trainSimd(backend) : null;
+  if (simd) {
+    const w = backend as WasmLike;
+    const scratch = w.makeOutput([2 * g.kw], 'float32'); // each kj's column range (int32 pairs)
+    try {
+      const ranges = new Int32Array(w.typedArrayFromHeap(scratch).buffer, heapOffset(backend, scratch), 2 * g.kw);
+      for (let kj = 0; kj < g.kw; kj++) [ranges[2 * kj], ranges[2 * kj + 1]] = colRange(g, kj);
+      r.view(out).fill(0);
+      simd.depthwise(1, heapOffset(backend, out), heapOffset(backend, dy), heapOffset(backend, filter), heapOffset(backend, scratch),
+        g.B, g.H, g.W, g.C, g.Ho, g.Wo, g.sh, g.sw, g.kh, g.kw, g.top, g.left);
+    } finally {
+      w.disposeData(scratch.dataId);
+    }
+    return out;
+  }
   depthwiseInputGradRaw(r.view(filter), r.view(dy), r.view(out), g);
   return out;
 }
@@ -683,9 +714,10 @@ function conv1x1FilterGradKernel(backend: unknown, x: tf.TensorInfo, dy: tf.Tens
   return out;
 }
 
-/** Kernel names of the patch matrix of a conv's input, transposed ([kh·kw·Ci, B·Ho·Wo]), and of its inverse (patch gradients summed back into [B, H, W, Ci]). */
+/** Kernel names of the patch matrix of a conv's input, transposed ([kh·kw·Ci, B·Ho·Wo]) or not ([B·Ho·Wo, kh·kw·Ci]), and of its inverse (patch gradients summed back into [B, H, W, Ci]). */
 export const IM2COL_T = 'DarkslimIm2colT';
 export const COL2IM = 'DarkslimCol2im';
+export const IM2COL = 'DarkslimIm2col';
 
 interface Im2colAttrs { kh: number; kw: number; sh: number; sw: number; top: number; left: number; ho: number; wo: number; inputShape?: [number, number, number, number] }
 
@@ -724,6 +756,15 @@ function im2colTKernel(backend: unknown, x: tf.TensorInfo, a: Im2colAttrs): tf.T
       }
     }
   }
+  return out;
+}
+
+/** cols[(n·Ho + oy)·Wo + ox][(a·kw + b)·C + c] = x[n, oy·sh + a − top, ox·sw + b − left, c], 0 outside; rows padded with zeros to a multiple of 4 (train-kernels.wat). */
+function im2colKernel(backend: unknown, x: tf.TensorInfo, a: Im2colAttrs): tf.TensorInfo {
+  const [B, H, W, C] = x.shape;
+  const Kp = (a.kh * a.kw * C + 3) & ~3;
+  const out = (backend as WasmLike).makeOutput([B * a.ho * a.wo, Kp], 'float32');
+  trainSimd(backend)!.im2col(heapOffset(backend, x), heapOffset(backend, out), B, H, W, C, a.ho, a.wo, a.sh, a.sw, a.kh, a.kw, a.top, a.left, Kp);
   return out;
 }
 
@@ -833,6 +874,7 @@ export function registerRaw(backendName: 'wasm' | 'cpu'): void {
   reg(COL2IM, ({ inputs, backend, attrs }) => col2imKernel(backend, inputs.cols as T, attrs as unknown as Im2colAttrs));
   if (backendName === 'wasm') {
     reg(CONV1X1_FILTER_GRAD, ({ inputs, backend }) => conv1x1FilterGradKernel(backend, inputs.x as T, inputs.dy as T));
+    reg(IM2COL, ({ inputs, backend, attrs }) => im2colKernel(backend, inputs.x as T, attrs as unknown as Im2colAttrs));
     reg('MaxPoolGrad', ({ inputs, backend, attrs }) => maxPoolGradKernel(backend, inputs.dy as T, inputs.input as T, attrs as unknown as PoolAttrs));
     reg('DepthwiseConv2dNativeBackpropFilter', ({ inputs, backend, attrs }) => depthwiseFilterGradKernel(backend, inputs.x as T, inputs.dy as T, attrs as unknown as KernelAttrs));
     reg('DepthwiseConv2dNativeBackpropInput', ({ inputs, backend, attrs }) => {

@@ -5,7 +5,8 @@
 ;;    [rows, C] float32, rows = B·H·W. Sums are float64 per element, as the JavaScript loops they
 ;;    replace: blocks of about 4096 values (every channel of a few rows, in L1) are summed in
 ;;    float64 registers, then added to the float64 arrays;
-;;  * the filter gradient of a 1×1 stride-1 conv.
+;;  * the filter gradient of a 1×1 stride-1 conv (and of strided convs, on their patch rows);
+;;  * the depthwise conv's filter and input gradients; the patch rows (im2col) of a conv's input.
 ;; After editing, run `npm run build:wasm` (writes train-kernels-wasm.ts; a unit test checks they agree).
 (module
   (import "env" "memory" (memory 1))
@@ -125,16 +126,12 @@
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $rowsLoop))))
 
-  ;; act'(z) for four outputs y: 1 where y > 0 (as an int: the sign bit clear and not +0), else
-  ;; slope; 1 everywhere for a linear layer (slope 1).
-  (func $slopes (param $y v128) (param $slope v128) (result v128)
-    (v128.bitselect (v128.const f32x4 1 1 1 1) (local.get $slope) (i32x4.gt_s (local.get $y) (v128.const i32x4 0 0 0 0))))
-
-  ;; dz = dy·act'(y); sdz[c] += Σ dz, sdzx[c] += Σ dz·x (sdz, sdzx: float64 arrays of C).
+  ;; dz = dy·act'(y); sdz[c] += Σ dz, sdzx[c] += Σ dz·x (sdz, sdzx: float64 arrays of C). act'(z) from
+  ;; the output y: 1 where y > 0 (read as an int: sign bit clear, not +0), else slope (1 for linear).
+  ;; (Written out at each use, not as a function: a call per four values costs more than the math.)
   (func (export "gradStats") (param $dy i32) (param $y i32) (param $x i32) (param $rows i32) (param $C i32) (param $slope f32) (param $sdz i32) (param $sdzx i32)
     (local $blk i32) (local $r0 i32) (local $r1 i32) (local $c i32) (local $c4 i32) (local $rowBytes i32)
     (local $off i32) (local $end i32) (local $a i32) (local $sv v128) (local $dz v128) (local $xv v128)
-    (local $dlo v128) (local $dhi v128) (local $xlo v128) (local $xhi v128)
     (local $s0 v128) (local $s1 v128) (local $q0 v128) (local $q1 v128) (local $fd f64) (local $fs f64) (local $fq f64) (local $yb i32)
     (local.set $sv (f32x4.splat (local.get $slope)))
     (local.set $rowBytes (i32.shl (local.get $C) (i32.const 2)))
@@ -159,16 +156,13 @@
               (loop $rowsLoop
                 (br_if $rowsDone (i32.ge_u (local.get $off) (local.get $end)))
                 (local.set $dz (f32x4.mul (v128.load (i32.add (local.get $dy) (local.get $off)))
-                  (call $slopes (v128.load (i32.add (local.get $y) (local.get $off))) (local.get $sv))))
-                (local.set $xv (v128.load (i32.add (local.get $x) (local.get $off))))
-                (local.set $dlo (f64x2.promote_low_f32x4 (local.get $dz)))
-                (local.set $dhi (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $dz) (local.get $dz))))
-                (local.set $xlo (f64x2.promote_low_f32x4 (local.get $xv)))
-                (local.set $xhi (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $xv) (local.get $xv))))
-                (local.set $s0 (f64x2.add (local.get $s0) (local.get $dlo)))
-                (local.set $s1 (f64x2.add (local.get $s1) (local.get $dhi)))
-                (local.set $q0 (f64x2.add (local.get $q0) (f64x2.mul (local.get $dlo) (local.get $xlo))))
-                (local.set $q1 (f64x2.add (local.get $q1) (f64x2.mul (local.get $dhi) (local.get $xhi))))
+                  (v128.bitselect (v128.const f32x4 1 1 1 1) (local.get $sv) (i32x4.gt_s (v128.load (i32.add (local.get $y) (local.get $off))) (v128.const i32x4 0 0 0 0)))))
+                ;; dz·x rounded to float32 once (relative 6e-8 a term), summed in float64
+                (local.set $xv (f32x4.mul (local.get $dz) (v128.load (i32.add (local.get $x) (local.get $off)))))
+                (local.set $s0 (f64x2.add (local.get $s0) (f64x2.promote_low_f32x4 (local.get $dz))))
+                (local.set $s1 (f64x2.add (local.get $s1) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $dz) (local.get $dz)))))
+                (local.set $q0 (f64x2.add (local.get $q0) (f64x2.promote_low_f32x4 (local.get $xv))))
+                (local.set $q1 (f64x2.add (local.get $q1) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $xv) (local.get $xv)))))
                 (local.set $off (i32.add (local.get $off) (local.get $rowBytes)))
                 (br $rowsLoop)))
             (local.set $a (i32.add (local.get $sdz) (i32.shl (local.get $c) (i32.const 3))))
@@ -226,7 +220,7 @@
                 (f32x4.add
                   (f32x4.mul (v128.load (i32.add (local.get $k) (local.get $off)))
                     (f32x4.mul (v128.load (i32.add (local.get $dy) (local.get $i)))
-                      (call $slopes (v128.load (i32.add (local.get $y) (local.get $i))) (local.get $sv))))
+                      (v128.bitselect (v128.const f32x4 1 1 1 1) (local.get $sv) (i32x4.gt_s (v128.load (i32.add (local.get $y) (local.get $i))) (v128.const i32x4 0 0 0 0)))))
                   (f32x4.mul (v128.load (i32.add (local.get $p) (local.get $off)))
                     (f32x4.sub (v128.load (i32.add (local.get $x) (local.get $i))) (v128.load (i32.add (local.get $m) (local.get $off))))))
                 (v128.load (i32.add (local.get $q) (local.get $off)))))
@@ -315,18 +309,21 @@
     (v128.store offset=16 (local.get $at) (f64x2.add (v128.load offset=16 (local.get $at))
       (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v))))))
 
-  ;; acc[(ki·kw + kj)·C + c] += Σ x[b, oh·sh + ki − top, ow·sw + kj − left, c] · dy[b, oh, ow, c]: the filter
-  ;; gradient of an undilated depthwise conv with multiplier 1 (x: [B, H, W, C], dy: [B, Ho, Wo, C]
-  ;; float32; acc: float64 [kh·kw·C]; C a multiple of 4). $ranges holds, per kj, the first and last
-  ;; output column whose input column is inside the image (int32 pairs, computed by the caller).
-  ;; Per output row and tap, each four-channel group sums its row in float32 lanes.
-  (func (export "depthwiseFilterGrad")
-    (param $x i32) (param $dy i32) (param $acc i32) (param $ranges i32)
+  ;; The gradients of an undilated depthwise conv with multiplier 1 (x, dx: [B, H, W, C], dy:
+  ;; [B, Ho, Wo, C] float32; C a multiple of 4), over the (output row, tap) pairs that touch the image:
+  ;;  $mode 0, filter gradient: $t[(ki·kw + kj)·C + c] += Σ x[b, oh·sh + ki − top, ow·sw + kj − left, c]·dy[b, oh, ow, c]
+  ;;    ($x: x, $t: float64 sums); each four-channel group sums its row in float32 lanes;
+  ;;  $mode 1, input gradient: dx[b, oh·sh + ki − top, ow·sw + kj − left, c] += w[ki, kj, c]·dy[b, oh, ow, c]
+  ;;    ($x: dx, zeroed by the caller, $t: the float32 filter w).
+  ;; $ranges holds, per kj, the first and last output column whose input column is inside the image
+  ;; (int32 pairs, computed by the caller).
+  (func (export "depthwise")
+    (param $mode i32) (param $x i32) (param $dy i32) (param $t i32) (param $ranges i32)
     (param $B i32) (param $H i32) (param $W i32) (param $C i32) (param $Ho i32) (param $Wo i32)
     (param $sh i32) (param $sw i32) (param $kh i32) (param $kw i32) (param $top i32) (param $left i32)
     (local $b i32) (local $oh i32) (local $ki i32) (local $kj i32) (local $ih i32) (local $lo i32) (local $cnt i32)
     (local $xRow i32) (local $dyRow i32) (local $x0 i32) (local $d0 i32) (local $aBase i32) (local $c i32)
-    (local $xp i32) (local $dp i32) (local $t i32) (local $xStep i32) (local $dStep i32) (local $s v128)
+    (local $xp i32) (local $dp i32) (local $n i32) (local $xStep i32) (local $dStep i32) (local $s v128) (local $wv v128)
     (local.set $xStep (i32.shl (i32.mul (local.get $sw) (local.get $C)) (i32.const 2)))
     (local.set $dStep (i32.shl (local.get $C) (i32.const 2)))
     (block $bDone
@@ -362,19 +359,31 @@
                             (block $cDone
                               (loop $cLoop
                                 (br_if $cDone (i32.ge_u (local.get $c) (local.get $C)))
-                                (local.set $s (v128.const i32x4 0 0 0 0))
                                 (local.set $xp (i32.add (local.get $x) (i32.shl (i32.add (local.get $x0) (local.get $c)) (i32.const 2))))
                                 (local.set $dp (i32.add (local.get $dy) (i32.shl (i32.add (local.get $d0) (local.get $c)) (i32.const 2))))
-                                (local.set $t (local.get $cnt))
-                                (block $tDone
-                                  (loop $tLoop
-                                    (br_if $tDone (i32.eqz (local.get $t)))
-                                    (local.set $s (f32x4.add (local.get $s) (f32x4.mul (v128.load (local.get $xp)) (v128.load (local.get $dp)))))
-                                    (local.set $xp (i32.add (local.get $xp) (local.get $xStep)))
-                                    (local.set $dp (i32.add (local.get $dp) (local.get $dStep)))
-                                    (local.set $t (i32.sub (local.get $t) (i32.const 1)))
-                                    (br $tLoop)))
-                                (call $addF64 (i32.add (local.get $acc) (i32.shl (i32.add (local.get $aBase) (local.get $c)) (i32.const 3))) (local.get $s))
+                                (local.set $n (local.get $cnt))
+                                (if (i32.eqz (local.get $mode))
+                                  (then
+                                    (local.set $s (v128.const i32x4 0 0 0 0))
+                                    (block $sumDone
+                                      (loop $sum
+                                        (br_if $sumDone (i32.eqz (local.get $n)))
+                                        (local.set $s (f32x4.add (local.get $s) (f32x4.mul (v128.load (local.get $xp)) (v128.load (local.get $dp)))))
+                                        (local.set $xp (i32.add (local.get $xp) (local.get $xStep)))
+                                        (local.set $dp (i32.add (local.get $dp) (local.get $dStep)))
+                                        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+                                        (br $sum)))
+                                    (call $addF64 (i32.add (local.get $t) (i32.shl (i32.add (local.get $aBase) (local.get $c)) (i32.const 3))) (local.get $s)))
+                                  (else
+                                    (local.set $wv (v128.load (i32.add (local.get $t) (i32.shl (i32.add (local.get $aBase) (local.get $c)) (i32.const 2)))))
+                                    (block $scatterDone
+                                      (loop $scatter
+                                        (br_if $scatterDone (i32.eqz (local.get $n)))
+                                        (v128.store (local.get $xp) (f32x4.add (v128.load (local.get $xp)) (f32x4.mul (local.get $wv) (v128.load (local.get $dp)))))
+                                        (local.set $xp (i32.add (local.get $xp) (local.get $xStep)))
+                                        (local.set $dp (i32.add (local.get $dp) (local.get $dStep)))
+                                        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+                                        (br $scatter)))))
                                 (local.set $c (i32.add (local.get $c) (i32.const 4)))
                                 (br $cLoop)))))
                         (local.set $kj (i32.add (local.get $kj) (i32.const 1)))
@@ -385,4 +394,69 @@
             (br $ohLoop)))
         (local.set $b (i32.add (local.get $b) (i32.const 1)))
         (br $bLoop))))
+
+  ;; The patch rows of a conv's input: cols[(n·Ho + oy)·Wo + ox][(ky·kw + kx)·C + c] =
+  ;; x[n, oy·sh + ky − top, ox·sw + kx − left, c], 0 outside the image; each row Kp floats, the
+  ;; columns from kh·kw·C on zero (x: [B, H, W, C] float32).
+  (func (export "im2col")
+    (param $x i32) (param $cols i32) (param $B i32) (param $H i32) (param $W i32) (param $C i32) (param $Ho i32) (param $Wo i32)
+    (param $sh i32) (param $sw i32) (param $kh i32) (param $kw i32) (param $top i32) (param $left i32) (param $Kp i32)
+    (local $n i32) (local $oy i32) (local $ox i32) (local $ky i32) (local $kx i32) (local $iy i32) (local $ix i32)
+    (local $o i32) (local $p i32) (local $end i32) (local $src i32) (local $rowEnd i32) (local $cBytes i32)
+    (local.set $cBytes (i32.shl (local.get $C) (i32.const 2)))
+    (local.set $o (local.get $cols))
+    (block $nDone (loop $nLoop
+      (br_if $nDone (i32.ge_u (local.get $n) (local.get $B)))
+      (local.set $oy (i32.const 0))
+      (block $oyDone (loop $oyLoop
+        (br_if $oyDone (i32.ge_u (local.get $oy) (local.get $Ho)))
+        (local.set $ox (i32.const 0))
+        (block $oxDone (loop $oxLoop
+          (br_if $oxDone (i32.ge_u (local.get $ox) (local.get $Wo)))
+          (local.set $p (local.get $o))
+          (local.set $ky (i32.const 0))
+          (block $kyDone (loop $kyLoop
+            (br_if $kyDone (i32.ge_u (local.get $ky) (local.get $kh)))
+            (local.set $iy (i32.sub (i32.add (i32.mul (local.get $oy) (local.get $sh)) (local.get $ky)) (local.get $top)))
+            (local.set $kx (i32.const 0))
+            (block $kxDone (loop $kxLoop
+              (br_if $kxDone (i32.ge_u (local.get $kx) (local.get $kw)))
+              (local.set $ix (i32.sub (i32.add (i32.mul (local.get $ox) (local.get $sw)) (local.get $kx)) (local.get $left)))
+              (local.set $end (i32.add (local.get $p) (local.get $cBytes)))
+              (if (i32.and
+                    (i32.and (i32.ge_s (local.get $iy) (i32.const 0)) (i32.lt_s (local.get $iy) (local.get $H)))
+                    (i32.and (i32.ge_s (local.get $ix) (i32.const 0)) (i32.lt_s (local.get $ix) (local.get $W))))
+                (then
+                  (local.set $src (i32.add (local.get $x)
+                    (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $n) (local.get $H)) (local.get $iy)) (local.get $W)) (local.get $ix)) (local.get $cBytes))))
+                  (block $cpDone (loop $cp
+                    (br_if $cpDone (i32.ge_u (local.get $p) (local.get $end)))
+                    (f32.store (local.get $p) (f32.load (local.get $src)))
+                    (local.set $p (i32.add (local.get $p) (i32.const 4)))
+                    (local.set $src (i32.add (local.get $src) (i32.const 4)))
+                    (br $cp))))
+                (else
+                  (block $zDone (loop $z
+                    (br_if $zDone (i32.ge_u (local.get $p) (local.get $end)))
+                    (f32.store (local.get $p) (f32.const 0))
+                    (local.set $p (i32.add (local.get $p) (i32.const 4)))
+                    (br $z)))))
+              (local.set $kx (i32.add (local.get $kx) (i32.const 1)))
+              (br $kxLoop)))
+            (local.set $ky (i32.add (local.get $ky) (i32.const 1)))
+            (br $kyLoop)))
+          ;; the zero columns up to Kp
+          (local.set $rowEnd (i32.add (local.get $o) (i32.shl (local.get $Kp) (i32.const 2))))
+          (block $padDone (loop $pad
+            (br_if $padDone (i32.ge_u (local.get $p) (local.get $rowEnd)))
+            (f32.store (local.get $p) (f32.const 0))
+            (local.set $p (i32.add (local.get $p) (i32.const 4)))
+            (br $pad)))
+          (local.set $o (local.get $rowEnd))
+          (local.set $ox (i32.add (local.get $ox) (i32.const 1)))
+          (br $oxLoop)))
+        (local.set $oy (i32.add (local.get $oy) (i32.const 1)))
+        (br $oyLoop)))
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (br $nLoop))))
 )
