@@ -184,7 +184,7 @@ export async function askMethod(answers: ModelAnswers): Promise<'kl' | 'minmax' 
   return pick?.label;
 }
 
-/** The teacher of a distillation: the remembered one, then the student's original (by name) first. */
+/** The teacher of a distillation: the remembered one, the original its prune report names, then by name (teacherCandidates). */
 export async function pickTeacherCfg(student: string, answers: ModelAnswers): Promise<string | undefined> {
   const found = (await vscode.workspace.findFiles('**/*.cfg', EXCLUDE, 500)).map((u) => u.fsPath);
   const original = prunedFrom(student);

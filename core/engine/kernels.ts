@@ -60,7 +60,7 @@ export function conv2dBackpropFilter(
     if (kh === 1 && kw === 1 && strideH === 1 && strideW === 1 && padInfo.top === 0 && padInfo.left === 0 && padInfo.bottom === 0 && padInfo.right === 0) {
       const [b, h, w, ci] = x.shape;
       const co = dy.shape[3];
-      // 4×4 tiles of Σ x ⊗ dy in SIMD registers (train-kernels.wat): ~3x tfjs's matMul for this
+      // 4×4 tiles of Σ x ⊗ dy in SIMD registers (train-kernels.wat): ~6x tfjs's matMul for this
       // shape (a huge inner dimension, tiny outputs), which also needs a transposed operand
       if (ci % 4 === 0 && co % 4 === 0 && trainSimd(tf.backend())) return tf.engine().runKernel(CONV1X1_FILTER_GRAD, { x, dy }) as tf.Tensor4D;
       // 1×1 stride-1 conv: one matrix product. wasm's matMul with transposeA is slow, so transpose

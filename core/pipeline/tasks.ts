@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { loadCfg, loadWeightsFile, weightsBeside, writeFileAtomic } from '../darknet/files';
 import type { ModelGraph, ModelWeights } from '../darknet/types';
-import { emitterFor, type EventPayload, type EventSink, type TaskKind } from './events';
+import { emitterFor, type EventPayload, type EventSink, type TaskEvent, type TaskKind } from './events';
 
 export type WorkerTaskKind = 'prune' | 'export' | 'quantize' | 'map' | 'bench' | 'detect' | 'train' | 'finetune' | 'distill' | 'redundancy';
 export const WORKER_TASK_KINDS: readonly WorkerTaskKind[] = ['prune', 'export', 'quantize', 'map', 'bench', 'detect', 'train', 'finetune', 'distill', 'redundancy'];
@@ -431,18 +431,22 @@ async function runTrain(args: TrainArgs, emit: Emit, signal: AbortSignal, finetu
   const lambda = args.lambda ?? 0;
   const outDir = outDirFor(args);
   // the trainer emits start, progress, metrics, gamma, eval, checkpoint and done itself
-  const forward = emit;
   await train({
     cfg: args.cfg, data: args.data, weights: args.weights, outDir,
     epochs: args.epochs, batch: args.batch, evalEvery: args.evalEvery, resume: args.resume,
     sparsity: lambda > 0 ? { lambda, schedule: args.schedule ?? 'constant' } : undefined,
     backend: args.backend, workers: args.workers, task: finetune ? 'finetune' : undefined, signal,
-    onEvent: (e) => {
-      const { task: _t, time: _time, ...payload } = e;
-      forward(payload as EventPayload);
-    },
+    onEvent: trainerEvents(emit),
   });
   return undefined;
+}
+
+/** The trainer's events passed on as payloads (runTask's emitter stamps its own task and time). */
+function trainerEvents(emit: Emit): (e: TaskEvent) => void {
+  return (e) => {
+    const { task: _t, time: _time, ...payload } = e;
+    emit(payload as EventPayload);
+  };
 }
 
 async function runDistill(args: DistillArgs, emit: Emit, signal: AbortSignal): Promise<RunResult | undefined> {
@@ -455,10 +459,7 @@ async function runDistill(args: DistillArgs, emit: Emit, signal: AbortSignal): P
     method: args.method, gtFirst: args.gtFirst, lambda: args.lambda, T: args.T, alpha: args.alpha,
     data: args.data, outDir: outDirFor(args), epochs: args.epochs, batch: args.batch, evalEvery: args.evalEvery, resume: args.resume,
     backend: args.backend, signal,
-    onEvent: (e) => {
-      const { task: _t, time: _time, ...payload } = e;
-      emit(payload as EventPayload);
-    },
+    onEvent: trainerEvents(emit),
   });
   return undefined;
 }
