@@ -7,7 +7,7 @@ import * as vscode from 'vscode';
 import { analyzeCfg } from '../core/darknet/graph';
 import { expectedWeightsBytes } from '../core/darknet/weights';
 import {
-  AnswerMemory, datasetCandidates, displayPath, parseLambda, parseNumber, parsePercent, prunedFrom, teacherCandidates, weightsCandidates, type DistillChoice, type ModelAnswers,
+  AnswerMemory, datasetCandidates, folderDescription, parseLambda, parseNumber, parsePercent, prunedFrom, teacherCandidates, weightsCandidates, type DistillChoice, type ModelAnswers,
 } from './tasks/requests';
 import { readSettings } from './settings';
 
@@ -17,8 +17,9 @@ function workspaceFolderOf(path: string): string | undefined {
   return vscode.workspace.getWorkspaceFolder(vscode.Uri.file(path))?.uri.fsPath;
 }
 
-function rel(path: string): string {
-  return displayPath(path, workspaceFolderOf(path));
+/** The description of a file in a quick pick: its folder, relative to the workspace. */
+function folderOf(file: string): string {
+  return folderDescription(file, workspaceFolderOf(file));
 }
 
 /** The cfg a command acts on: the clicked file, the active darknet editor, or one picked. */
@@ -34,7 +35,7 @@ export async function resolveCfg(uri?: vscode.Uri): Promise<string | undefined> 
     void vscode.window.showErrorMessage('Darkslim: open a darknet .cfg first (no .cfg file in the workspace).');
     return undefined;
   }
-  const pick = await vscode.window.showQuickPick(found.map((u) => ({ label: basename(u.fsPath), description: rel(dirname(u.fsPath)), path: u.fsPath })), {
+  const pick = await vscode.window.showQuickPick(found.map((u) => ({ label: basename(u.fsPath), description: folderOf(u.fsPath), path: u.fsPath })), {
     title: 'Darkslim: which model?', placeHolder: 'Pick a darknet cfg', matchOnDescription: true,
   });
   return pick?.path;
@@ -77,10 +78,10 @@ export async function pickWeights(cfg: string, memory: AnswerMemory, opts: { all
   const scratch: Item[] = opts.allowNone ? [{ label: '$(circle-slash) No initial weights', detail: 'train from scratch (random initialisation)', path: NO_WEIGHTS }] : [];
   const items: Item[] = [
     ...(fitting.length ? [] : scratch),
-    ...fitting.map((p) => ({ label: basename(p), description: rel(dirname(p)), detail: expected !== undefined ? `${(expected / 1e6).toFixed(2)} MB: fits ${basename(cfg)}` : undefined, path: p })),
-    ...onnx.map((p) => ({ label: basename(p), description: rel(dirname(p)), detail: 'exported ONNX model', path: p })),
+    ...fitting.map((p) => ({ label: basename(p), description: folderOf(p), detail: expected !== undefined ? `${(expected / 1e6).toFixed(2)} MB: fits ${basename(cfg)}` : undefined, path: p })),
+    ...onnx.map((p) => ({ label: basename(p), description: folderOf(p), detail: 'exported ONNX model', path: p })),
     ...candidates.filter((p) => !fits(p)).slice(0, 20).map((p) => ({
-      label: `$(warning) ${basename(p)}`, description: rel(dirname(p)),
+      label: `$(warning) ${basename(p)}`, description: folderOf(p),
       detail: `${((sizes.get(p) ?? fileSize(p) ?? 0) / 1e6).toFixed(2)} MB: does not fit ${basename(cfg)}${expected !== undefined ? ` (${(expected / 1e6).toFixed(2)} MB expected)` : ''}`, path: p,
     })),
     ...(fitting.length ? scratch : []),
@@ -113,7 +114,7 @@ export async function pickDataset(cfg: string, memory: AnswerMemory, title: stri
   type Item = vscode.QuickPickItem & { path?: string; browse?: 'file' | 'folder' };
   const items: Item[] = [
     ...list.map((p, i) => ({
-      label: basename(p), description: rel(dirname(p)),
+      label: basename(p), description: folderOf(p),
       detail: p === answers.dataset ? 'used last time for this model' : p === memory.lastDataset() ? 'used last time' : p === setting ? 'darkslim.defaultDataset' : i === 0 ? undefined : undefined,
       path: p,
     })),
@@ -192,7 +193,7 @@ export async function pickTeacherCfg(student: string, answers: ModelAnswers): Pr
   type Item = vscode.QuickPickItem & { path?: string; browse?: boolean };
   const items: Item[] = [
     ...list.map((p) => ({
-      label: basename(p), description: rel(dirname(p)),
+      label: basename(p), description: folderOf(p),
       detail: p === answers.teacherCfg ? 'used last time for this model' : p === original ? `${basename(student)} was pruned from it` : undefined,
       path: p,
     })),

@@ -88,6 +88,12 @@ export function datasetCandidates(found: string[], opts: { remembered?: string; 
   return out;
 }
 
+/** A file's folder as a quick pick describes it: relative to the workspace folder, nothing at its root, absolute outside it. */
+export function folderDescription(file: string, workspaceFolder?: string): string {
+  const dir = dirname(file);
+  return workspaceFolder && resolve(dir) === resolve(workspaceFolder) ? '' : displayPath(dir, workspaceFolder);
+}
+
 /** A path for a person: relative to the workspace folder when inside it. */
 export function displayPath(p: string, workspaceFolder?: string): string {
   if (workspaceFolder) {

@@ -10,7 +10,7 @@ import { contentSecurityPolicy, makeNonce, webviewShell } from '../../client/pan
 import { eventLogLine, progressMessage, statusBarText } from '../../client/tasks/format';
 import type { TaskEntry } from '../../client/tasks/queue';
 import {
-  AnswerMemory, completionMessage, datasetCandidates, displayPath, distillMethodArgs, needsTrust, parseLambda, parseNumber, parsePercent,
+  AnswerMemory, completionMessage, datasetCandidates, displayPath, distillMethodArgs, folderDescription, needsTrust, parseLambda, parseNumber, parsePercent,
   prunedFrom, resolveOutputFolder, taskKey, taskTitle, teacherCandidates, weightsCandidates,
 } from '../../client/tasks/requests';
 
@@ -97,6 +97,11 @@ describe('defaults', () => {
   test('display paths are workspace-relative inside the workspace', () => {
     assert.equal(displayPath('/w/models/a.cfg', '/w'), join('models', 'a.cfg'));
     assert.equal(displayPath('/elsewhere/a.cfg', '/w'), '/elsewhere/a.cfg');
+    // quick pick descriptions: the folder, nothing for the workspace root (not its absolute path)
+    assert.equal(folderDescription('/w/models/a.cfg', '/w'), 'models');
+    assert.equal(folderDescription('/w/a.cfg', '/w'), '');
+    assert.equal(folderDescription('/elsewhere/a.cfg', '/w'), '/elsewhere');
+    assert.equal(folderDescription('/elsewhere/a.cfg'), '/elsewhere');
   });
 });
 
