@@ -177,7 +177,8 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
       if (!choice) return;
       const epochs = await askEpochs(answers, 'distillation');
       if (epochs === undefined) return;
-      await memory.remember(cfg, { weights, teacherCfg, teacherWeights, dataset: data, distillMethod: choice, epochs });
+      await memory.remember(cfg, { weights, teacherCfg, dataset: data, distillMethod: choice, epochs });
+      await memory.remember(teacherCfg, { weights: teacherWeights }); // offered first next time
       const s = readSettings(vscode.Uri.file(cfg));
       await trainTask(ctx, {
         kind: 'distill',

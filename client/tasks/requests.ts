@@ -194,7 +194,6 @@ export interface ModelAnswers {
   image?: string;
   /** Distillation of this model (the student): its teacher and how. */
   teacherCfg?: string;
-  teacherWeights?: string;
   distillMethod?: DistillChoice;
 }
 
