@@ -290,6 +290,20 @@ function heapOffset(backend: unknown, t: tf.TensorInfo): number {
   return (backend as WasmLike).typedArrayFromHeap(t).byteOffset;
 }
 
+/**
+ * Runs `fn` with a temporary block of `bytes` bytes on the wasm heap, 8-byte aligned (float64
+ * views), freed afterwards. `heap()` is the heap's current buffer (take views after allocating).
+ */
+function withScratch<T>(backend: unknown, bytes: number, fn: (at: number, heap: () => ArrayBufferLike) => T): T {
+  const w = backend as WasmLike;
+  const scratch = w.makeOutput([Math.ceil(bytes / 4) + 2], 'float32');
+  try {
+    return fn((heapOffset(backend, scratch) + 7) & ~7, () => w.typedArrayFromHeap(scratch).buffer);
+  } finally {
+    w.disposeData(scratch.dataId);
+  }
+}
+
 /** Kernel name of the fused training batch norm + activation (outputs y, batch mean, unbiased variance). */
 export const BN_ACT = 'DarkslimBnAct';
 /** Its gradient (outputs dx, dγ, dβ). */
@@ -385,10 +399,7 @@ function bnActForwardSimd(simd: TrainSimd, backend: unknown, x: tf.TensorInfo, g
   const n = sizeOf(x.shape) / C;
   const w = backend as WasmLike;
   // scratch: Σx and Σx² (float64), then the per-channel scale a and shift b (float32)
-  const scratch = w.makeOutput([6 * C + 2], 'float32');
-  try {
-    const sp = (heapOffset(backend, scratch) + 7) & ~7; // float64 views need 8-byte alignment
-    const heap = () => w.typedArrayFromHeap(scratch).buffer;
+  withScratch(backend, 24 * C, (sp, heap) => {
     new Float64Array(heap(), sp, 2 * C).fill(0);
     simd.stats(heapOffset(backend, x), n, C, sp, sp + 8 * C);
     const s = new Float64Array(heap(), sp, C), ss = new Float64Array(heap(), sp + 8 * C, C);
@@ -396,9 +407,7 @@ function bnActForwardSimd(simd: TrainSimd, backend: unknown, x: tf.TensorInfo, g
     bnScaleShift(s, ss, n, w.typedArrayFromHeap(gamma), w.typedArrayFromHeap(beta), w.typedArrayFromHeap(mI), w.typedArrayFromHeap(vI), ab.subarray(0, C), ab.subarray(C));
     const k1 = attrs.linear ? 1 : (1 + attrs.slope) / 2, k2 = attrs.linear ? 0 : (1 - attrs.slope) / 2;
     simd.apply(heapOffset(backend, x), heapOffset(backend, yI), n, C, sp + 16 * C, sp + 20 * C, k1, k2);
-  } finally {
-    w.disposeData(scratch.dataId);
-  }
+  });
 }
 
 /**
@@ -458,10 +467,7 @@ function bnActBackwardSimd(
   const w = backend as WasmLike;
   const slope = attrs.linear ? 1 : attrs.slope;
   // scratch: Σdz and Σdz·x (float64), then k, P, Q' (float32)
-  const scratch = w.makeOutput([7 * C + 2], 'float32');
-  try {
-    const sp = (heapOffset(backend, scratch) + 7) & ~7; // float64 views need 8-byte alignment
-    const heap = () => w.typedArrayFromHeap(scratch).buffer;
+  withScratch(backend, 28 * C, (sp, heap) => {
     new Float64Array(heap(), sp, 2 * C).fill(0);
     simd.gradStats(heapOffset(backend, dy), heapOffset(backend, yOut), heapOffset(backend, x), n, C, slope, sp, sp + 8 * C);
     const sdz = new Float64Array(heap(), sp, C), sdzx = new Float64Array(heap(), sp + 8 * C, C);
@@ -470,9 +476,7 @@ function bnActBackwardSimd(
       w.typedArrayFromHeap(dgI), w.typedArrayFromHeap(dbI), kpq.subarray(0, C), kpq.subarray(C, 2 * C), kpq.subarray(2 * C));
     simd.gradApply(heapOffset(backend, dy), heapOffset(backend, yOut), heapOffset(backend, x), heapOffset(backend, dxI), n, C, slope,
       sp + 16 * C, sp + 20 * C, sp + 24 * C, heapOffset(backend, mean));
-  } finally {
-    w.disposeData(scratch.dataId);
-  }
+  });
 }
 
 interface ConvGeom {
@@ -489,12 +493,10 @@ function depthwiseGeom(xShape: number[], filterShape: number[], a: KernelAttrs):
   };
 }
 
-/** The output columns ow whose input column ow·s + kj·d - left lies inside [0, W). */
+/** The output columns ow whose input column ow·s + kj·d - left lies inside [0, W): [lo, hi], inclusive (hi < lo: none). */
 function colRange(g: ConvGeom, kj: number): [number, number] {
-  const off = kj * g.dw - g.left;
-  const lo = Math.max(0, Math.ceil(-off / g.sw));
-  const hi = Math.min(g.Wo - 1, Math.floor((g.W - 1 - off) / g.sw));
-  return [lo, hi];
+  const [lo, end] = validRange(kj * g.dw - g.left, g.sw, g.W, g.Wo);
+  return [lo, end - 1];
 }
 
 /**
@@ -605,30 +607,6 @@ function depthwiseInputGradRaw(w: Float32Array, dy: Float32Array, dx: Float32Arr
   }
 }
 
-/** dW[ci,co] of a 1×1 stride-1 conv = Σ_p x[p,ci]·dy[p,co], four pixels per pass over the accumulators. */
-function conv1x1FilterGradRaw(x: Float32Array, dy: Float32Array, out: Float32Array, P: number, ci: number, co: number): void {
-  const acc = new Float64Array(ci * co);
-  let p = 0;
-  for (; p + 4 <= P; p += 4) {
-    const x0 = p * ci, d0 = p * co;
-    for (let i = 0; i < ci; i++) {
-      const a0 = x[x0 + i], a1 = x[x0 + ci + i], a2 = x[x0 + 2 * ci + i], a3 = x[x0 + 3 * ci + i];
-      const ab = i * co;
-      for (let o = 0; o < co; o++) {
-        const d = d0 + o;
-        acc[ab + o] += a0 * dy[d] + a1 * dy[d + co] + a2 * dy[d + 2 * co] + a3 * dy[d + 3 * co];
-      }
-    }
-  }
-  for (; p < P; p++) {
-    for (let i = 0; i < ci; i++) {
-      const a0 = x[p * ci + i];
-      for (let o = 0; o < co; o++) acc[i * co + o] += a0 * dy[p * co + o];
-    }
-  }
-  for (let i = 0; i < acc.length; i++) out[i] = acc[i];
-}
-
 type KernelAttrs = {
   strides: [number, number] | number; pad: Pad; dilations?: [number, number] | number; dimRoundingMode?: 'floor' | 'round' | 'ceil';
   filterShape: [number, number, number, number]; inputShape: [number, number, number, number];
@@ -651,22 +629,20 @@ function depthwiseFilterGradKernel(backend: unknown, x: tf.TensorInfo, dy: tf.Te
 
 /** The depthwise filter gradient in train-kernels.wat (four channels per lane group, ~4x the loops above). */
 function depthwiseFilterGradSimd(simd: TrainSimd, backend: unknown, x: tf.TensorInfo, dy: tf.TensorInfo, out: tf.TensorInfo, g: ConvGeom): void {
-  const w = backend as WasmLike;
   const n = g.kh * g.kw * g.C;
-  // scratch: the float64 sums, then each kj's column range (int32 pairs)
-  const scratch = w.makeOutput([2 * n + 2 * g.kw + 2], 'float32');
-  try {
-    const sp = (heapOffset(backend, scratch) + 7) & ~7;
-    const heap = () => w.typedArrayFromHeap(scratch).buffer;
+  // scratch: the float64 sums, then each kj's column range
+  withScratch(backend, 8 * n + 8 * g.kw, (sp, heap) => {
     new Float64Array(heap(), sp, n).fill(0);
-    const ranges = new Int32Array(heap(), sp + 8 * n, 2 * g.kw);
-    for (let kj = 0; kj < g.kw; kj++) [ranges[2 * kj], ranges[2 * kj + 1]] = colRange(g, kj);
+    writeColumnRanges(new Int32Array(heap(), sp + 8 * n, 2 * g.kw), g);
     simd.depthwise(0, heapOffset(backend, x), heapOffset(backend, dy), sp, sp + 8 * n,
       g.B, g.H, g.W, g.C, g.Ho, g.Wo, g.sh, g.sw, g.kh, g.kw, g.top, g.left);
-    w.typedArrayFromHeap(out).set(new Float64Array(heap(), sp, n));
-  } finally {
-    w.disposeData(scratch.dataId);
-  }
+    (backend as WasmLike).typedArrayFromHeap(out).set(new Float64Array(heap(), sp, n));
+  });
+}
+
+/** Each kj's first and last output column inside the image (colRange), as the int32 pairs train-kernels.wat reads. */
+function writeColumnRanges(ranges: Int32Array, g: ConvGeom): void {
+  for (let kj = 0; kj < g.kw; kj++) [ranges[2 * kj], ranges[2 * kj + 1]] = colRange(g, kj);
 }
 
 function depthwiseInputGradKernel(backend: unknown, dy: tf.TensorInfo, filter: tf.TensorInfo, a: KernelAttrs): tf.TensorInfo {
@@ -675,17 +651,12 @@ function depthwiseInputGradKernel(backend: unknown, dy: tf.TensorInfo, filter: t
   const out = r.alloc(a.inputShape);
   const simd = g.M === 1 && g.dh === 1 && g.dw === 1 && g.C % 4 === 0 ? trainSimd(backend) : null;
   if (simd) {
-    const w = backend as WasmLike;
-    const scratch = w.makeOutput([2 * g.kw], 'float32'); // each kj's column range (int32 pairs)
-    try {
-      const ranges = new Int32Array(w.typedArrayFromHeap(scratch).buffer, heapOffset(backend, scratch), 2 * g.kw);
-      for (let kj = 0; kj < g.kw; kj++) [ranges[2 * kj], ranges[2 * kj + 1]] = colRange(g, kj);
+    withScratch(backend, 8 * g.kw, (sp, heap) => {
+      writeColumnRanges(new Int32Array(heap(), sp, 2 * g.kw), g);
       r.view(out).fill(0);
-      simd.depthwise(1, heapOffset(backend, out), heapOffset(backend, dy), heapOffset(backend, filter), heapOffset(backend, scratch),
+      simd.depthwise(1, heapOffset(backend, out), heapOffset(backend, dy), heapOffset(backend, filter), sp,
         g.B, g.H, g.W, g.C, g.Ho, g.Wo, g.sh, g.sw, g.kh, g.kw, g.top, g.left);
-    } finally {
-      w.disposeData(scratch.dataId);
-    }
+    });
     return out;
   }
   depthwiseInputGradRaw(r.view(filter), r.view(dy), r.view(out), g);
@@ -701,16 +672,11 @@ function conv1x1FilterGradKernel(backend: unknown, x: tf.TensorInfo, dy: tf.Tens
   const P = sizeOf(x.shape) / ci;
   const w = backend as WasmLike;
   const out = w.makeOutput([1, 1, ci, co], 'float32');
-  const scratch = w.makeOutput([2 * ci * co + 2], 'float32');
-  try {
-    const sp = (heapOffset(backend, scratch) + 7) & ~7;
-    const acc = new Float64Array(w.typedArrayFromHeap(scratch).buffer, sp, ci * co);
-    acc.fill(0);
+  withScratch(backend, 8 * ci * co, (sp, heap) => {
+    new Float64Array(heap(), sp, ci * co).fill(0);
     simd.conv1x1FilterGrad(heapOffset(backend, x), heapOffset(backend, dy), P, ci, co, sp);
-    w.typedArrayFromHeap(out).set(new Float64Array(w.typedArrayFromHeap(scratch).buffer, sp, ci * co));
-  } finally {
-    w.disposeData(scratch.dataId);
-  }
+    w.typedArrayFromHeap(out).set(new Float64Array(heap(), sp, ci * co));
+  });
   return out;
 }
 
@@ -933,6 +899,3 @@ function maxPoolGradKernel(backend: unknown, dy: tf.TensorInfo, x: tf.TensorInfo
   }
   return out;
 }
-
-/** Direct entry points for benchmarks and tests. */
-export const rawKernels = { depthwiseFilterGradRaw, depthwiseFilterGrad3x3, depthwiseInputGradRaw, conv1x1FilterGradRaw, depthwiseGeom };

@@ -145,6 +145,13 @@ async function problemsText(page: Page): Promise<string> {
   return (await page.locator('.markers-panel').first().innerText().catch(() => '')) ?? '';
 }
 
+/** Clicks the first row of the open quick pick that contains `text`. */
+async function pickRow(page: Page, text: string): Promise<void> {
+  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: text }).first();
+  await row.waitFor({ state: 'visible', timeout: 20_000 });
+  await row.click();
+}
+
 async function dismissNotifications(page: Page): Promise<void> {
   await tryCommand(page, 'Notifications: Clear All Notifications');
 }
@@ -345,9 +352,7 @@ describe('Darkslim in VS Code (code-server)', { skip: SKIP, timeout: 9 * 60_000 
     await openFile(page, `${FASTEST}.cfg`);
     await runCommand(page, 'Darkslim: Benchmark');
     // weights or an exported model: the weights that fit come first
-    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: `${FASTEST}.weights` }).first();
-    await row.waitFor({ state: 'visible', timeout: 20_000 });
-    await row.click();
+    await pickRow(page, `${FASTEST}.weights`);
     const toast = page.locator('.notification-toast', { hasText: 'Latency median' }).first();
     await toast.waitFor({ state: 'visible', timeout: 120_000 });
     await page.waitForTimeout(800);
@@ -356,9 +361,7 @@ describe('Darkslim in VS Code (code-server)', { skip: SKIP, timeout: 9 * 60_000 
 
     await openFile(page, `${FASTEST}.cfg`);
     await runCommand(page, 'Darkslim: Detect on image…');
-    const w = page.locator('.quick-input-list .monaco-list-row', { hasText: `${FASTEST}.weights` }).first();
-    await w.waitFor({ state: 'visible', timeout: 20_000 });
-    await w.click();
+    await pickRow(page, `${FASTEST}.weights`);
     // the (simple) open dialog: type the image's path
     const input = page.locator('.quick-input-widget input');
     await input.waitFor({ state: 'visible', timeout: 20_000 });
@@ -386,13 +389,8 @@ describe('Darkslim in VS Code (code-server)', { skip: SKIP, timeout: 9 * 60_000 
     await runCommand(page, 'View: Close All Editors');
     await openFile(page, 'tiny.cfg');
     await runCommand(page, 'Darkslim: Sparsity-train…');
-    const pick = async (text: string) => {
-      const row = page.locator('.quick-input-list .monaco-list-row', { hasText: text }).first();
-      await row.waitFor({ state: 'visible', timeout: 20_000 });
-      await row.click();
-    };
-    await pick('No initial weights');
-    await pick('shapes.data');
+    await pickRow(page, 'No initial weights');
+    await pickRow(page, 'shapes.data');
     const input = page.locator('.quick-input-widget input');
     await input.waitFor({ state: 'visible', timeout: 20_000 });
     await input.fill('0.01');
@@ -423,20 +421,15 @@ describe('Darkslim in VS Code (code-server)', { skip: SKIP, timeout: 9 * 60_000 
     await openFile(page, 'tiny-student.cfg');
     await runCommand(page, 'Darkslim: Distill from a teacher…');
     const rows = page.locator('.quick-input-list .monaco-list-row');
-    const pick = async (text: string) => {
-      const row = rows.filter({ hasText: text }).first();
-      await row.waitFor({ state: 'visible', timeout: 20_000 });
-      await row.click();
-    };
-    await pick('tiny-student.weights');
+    await pickRow(page, 'tiny-student.weights');
     // the teacher: tiny.cfg first (the student's name starts with it)
     await rows.first().waitFor({ state: 'visible', timeout: 20_000 });
     await waitFor(async () => /tiny-student/.test(await page.locator('.quick-input-title').innerText().catch(() => '')), 20_000, () => 'the teacher question did not come');
     assert.match(await rows.first().innerText(), /^tiny\.cfg/);
     await rows.first().click();
-    await pick('tiny.weights');
-    await pick('shapes.data');
-    await pick('Objectness, labels first');
+    await pickRow(page, 'tiny.weights');
+    await pickRow(page, 'shapes.data');
+    await pickRow(page, 'Objectness, labels first');
     const input = page.locator('.quick-input-widget input');
     await input.waitFor({ state: 'visible', timeout: 20_000 });
     await input.fill('1');
