@@ -5,7 +5,7 @@
 import { join, relative, sep } from 'node:path';
 import { writeFileAtomic } from '../darknet/files';
 import type { StudyRow } from './measure';
-import type { CandidateRecord, GammaHist, StageRecord } from './runner';
+import type { CandidateRecord, GammaHist, MapPoint, StageRecord } from './runner';
 import type { StudySpec } from './schema';
 import { barChart, barChartGroup, COLORS, svgDocument } from './svg';
 
@@ -64,6 +64,11 @@ export interface ReportContext {
 }
 
 /** The measured row of a stage output (`stage` or `stage.finetuned`). */
+/** "2: 0.81, 4: 0.85" — a training stage's evaluations in the stage notes. */
+function mapTrailText(trail: MapPoint[]): string {
+  return trail.map((p) => `${p.epoch}: ${p.map.toFixed(3)}`).join(', ');
+}
+
 export function outputRow(records: Map<string, StageRecord>, ref: string): StudyRow | undefined {
   const [name, sub] = ref.split('.');
   const rec = records.get(name);
@@ -223,8 +228,9 @@ export function studyMarkdown(spec: StudySpec, r: StudyReport): string {
     if (!d) continue;
     const info = d.info;
     const bits: string[] = [`work ${fmtTime(d.seconds)}, measuring ${fmtTime(d.measureSeconds)}`];
-    const tr = info.training as { epochs?: number; iterations?: number; imagesPerSecond?: number; backend?: string } | undefined;
+    const tr = info.training as { epochs?: number; iterations?: number; imagesPerSecond?: number; backend?: string; mapTrail?: MapPoint[] } | undefined;
     if (tr) bits.push(`${tr.epochs} epochs (${tr.iterations} iterations) at ${tr.imagesPerSecond} images/s on ${tr.backend}`);
+    if (tr?.mapTrail) bits.push(`mAP after epoch ${mapTrailText(tr.mapTrail)}`);
     const cl = info.classes as { from: number; to: number; edits: number; copiedLayers: number; headConvs: number[]; head: string } | undefined;
     if (cl) bits.push(`classes ${cl.from} → ${cl.to} with the language server's quick fix (${cl.edits} edits); ${cl.copiedLayers} layers copied, head convs ${cl.headConvs.join(', ')} re-initialised (${cl.head === 'boxes' ? 'box and objectness rows kept from the source model, class rows fresh' : 'fresh'})`);
     out.push(`- **${s.name}** (${s.type}${'from' in s ? `, from ${Array.isArray(s.from) ? s.from.join(' / ') : s.from}` : ''}): ${bits.join('; ')}.`);
@@ -242,6 +248,7 @@ export function studyMarkdown(spec: StudySpec, r: StudyReport): string {
       for (const c of cands) {
         out.push(`  | ${Math.round(c.percent * 1000) / 10}% | ${c.layerKeep ?? '–'} | ${c.removedChannels ?? '–'} | ${c.pruned?.bflops ?? '–'} | ${c.pruned?.map ?? '–'} | ${c.finetuned?.map ?? '–'} | ${c.error ? mdEsc(c.error.slice(0, 80)) : c.holds === undefined ? '' : c.holds ? 'yes' : 'no'} |`);
       }
+      for (const c of cands) if (c.mapTrail) out.push(`  mAP of the ${Math.round(c.percent * 1000) / 10}% candidate during its fine-tune, after epoch ${mapTrailText(c.mapTrail)}.`);
       out.push('');
     }
     const q = info.quantize as { from: string; int8Bytes: number; floatOnnxBytes: number; floatWeightsBytes: number | null; int8Kernels: string; method: string; images: number } | undefined;

@@ -64,8 +64,13 @@ export interface CandidateRecord {
   finetuned?: StudyRow;
   holds?: boolean;
   models?: { pruned: StageModel; finetuned?: StageModel };
+  /** mAP during the fine-tune (its `eval_every`). */
+  mapTrail?: MapPoint[];
   seconds: number;
 }
+
+/** mAP on the evaluation split after `epoch` epochs of a training stage. */
+export interface MapPoint { epoch: number; map: number }
 
 /**
  * The candidate that kept the most mAP (after fine-tuning when it was fine-tuned); on a tie the
@@ -445,12 +450,20 @@ function trainOptions(ctx: Ctx, t: TrainSettings, input: StageModel, outDir: str
   if (!input.weights) throw new Error(`cannot train from an ONNX model (${input.onnx})`);
   const smoke = ctx.smoke ? ctx.spec.smoke : undefined;
   return {
-    cfg: input.cfg, weights: input.weights, outDir, trainItems: ctx.train.items as DatasetItem[], validItems: [], names: ctx.names,
-    evalEvery: 0, evalLimit: 0, resume: true, seed: ctx.spec.seed, backend: ctx.spec.backend, signal: ctx.signal, onEvent: sink,
+    cfg: input.cfg, weights: input.weights, outDir, trainItems: ctx.train.items as DatasetItem[], names: ctx.names,
+    validItems: t.evalEvery ? ctx.evalSet.items as DatasetItem[] : [], evalEvery: t.evalEvery ?? 0, resume: true, seed: ctx.spec.seed, backend: ctx.spec.backend, signal: ctx.signal, onEvent: sink,
     ...(smoke ? { maxBatches: smoke.iterations, batch: smoke.batch, subdivisions: 1 } : {
       epochs: t.iterations === undefined ? t.epochs : undefined, maxBatches: t.iterations, batch: t.batch, subdivisions: t.subdivisions,
     }),
     learningRate: t.lr, burnIn: t.burnIn, augment: t.augment,
+  };
+}
+
+/** Passes events on, keeping each evaluation's mAP (a stage's `eval_every`) for the report. */
+function recordingMaps(sink: EventSink, trail: MapPoint[]): EventSink {
+  return (e) => {
+    if (e.type === 'eval' && e.map !== undefined) trail.push({ epoch: Math.round((e.epoch ?? 0) * 100) / 100, map: Math.round(e.map * 1e4) / 1e4 });
+    sink(e);
   };
 }
 
@@ -466,11 +479,12 @@ async function runTrainStage(ctx: Ctx, s: TrainStage, dir: string, sink: EventSi
   const input = modelOf(ctx, s.from);
   const { train } = await import('../engine/trainer');
   const gammaTrail: { epoch: number; sparsity: number }[] = [];
+  const mapTrail: MapPoint[] = [];
   const t = Date.now();
-  const opts = trainOptions(ctx, s, input, dir, (e) => {
+  const opts = trainOptions(ctx, s, input, dir, recordingMaps((e) => {
     if (e.type === 'gamma') gammaTrail.push({ epoch: Math.round((e.epoch ?? 0) * 100) / 100, sparsity: Math.round(e.sparsity * 1e4) / 1e4 });
     sink(e);
-  });
+  }, mapTrail));
   const r = await train({
     ...opts, task: s.type === 'sparsity' ? 'sparsity' : s.type === 'finetune' ? 'finetune' : 'train',
     sparsity: s.type === 'sparsity' ? { lambda: s.lambda!, schedule: s.schedule ?? 'constant', topk: s.topk, switchAt: s.switchAt, layerKeep: s.layerKeep } : undefined,
@@ -478,7 +492,7 @@ async function runTrainStage(ctx: Ctx, s: TrainStage, dir: string, sink: EventSi
   const weights = checkTrained(r, s.name);
   rec.seconds = (Date.now() - t) / 1000;
   rec.outputs.model = { cfg: r.outputs.cfg, weights };
-  rec.info.training = { iterations: r.iterations, epochs: Math.round(r.epochs * 100) / 100, imagesPerSecond: Math.round(r.imagesPerSecond * 100) / 100, backend: r.backend.name, lastLoss: r.lastLoss?.total };
+  rec.info.training = { iterations: r.iterations, epochs: Math.round(r.epochs * 100) / 100, imagesPerSecond: Math.round(r.imagesPerSecond * 100) / 100, backend: r.backend.name, lastLoss: r.lastLoss?.total, ...(mapTrail.length ? { mapTrail } : {}) };
   if (s.type === 'sparsity') {
     const g = loadCfg(r.outputs.cfg);
     rec.info.gamma = { before: gammaHistogramOf(g, mustLoad(input.weights!, g)), after: gammaHistogramOf(g, mustLoad(weights, g)), trail: gammaTrail, lambda: s.lambda, schedule: s.schedule };
@@ -555,7 +569,9 @@ async function runPruneStage(ctx: Ctx, s: PruneStage, dir: string, sink: EventSi
     if (s.finetune) {
       const tf = Date.now();
       const { train } = await import('../engine/trainer');
-      const r = await train({ ...trainOptions(ctx, s.finetune, pruned, join(cdir, 'finetune'), sink), task: 'finetune' });
+      const mapTrail: MapPoint[] = [];
+      const r = await train({ ...trainOptions(ctx, s.finetune, pruned, join(cdir, 'finetune'), recordingMaps(sink, mapTrail)), task: 'finetune' });
+      if (mapTrail.length) cr.mapTrail = mapTrail;
       const w = checkTrained(r, `${s.name} ${tag}`);
       const ftSeconds = (Date.now() - tf) / 1000;
       work += ftSeconds;
@@ -637,7 +653,8 @@ async function runDistillStage(ctx: Ctx, s: DistillStage, dir: string, sink: Eve
   if (!teacher.weights) throw new Error(`stage "${s.name}": the teacher must be a darknet model`);
   const { distill } = await import('../engine/trainer');
   const t = Date.now();
-  const base = trainOptions(ctx, s, student, dir, sink);
+  const mapTrail: MapPoint[] = [];
+  const base = trainOptions(ctx, s, student, dir, recordingMaps(sink, mapTrail));
   const r = await distill({
     ...base, weights: student.weights!, task: 'distill', teacher: { cfg: teacher.cfg, weights: teacher.weights },
     method: s.method,
@@ -648,7 +665,7 @@ async function runDistillStage(ctx: Ctx, s: DistillStage, dir: string, sink: Eve
   const weights = checkTrained(r, s.name);
   rec.seconds = (Date.now() - t) / 1000;
   rec.outputs.model = { cfg: r.outputs.cfg, weights };
-  rec.info.training = { iterations: r.iterations, epochs: Math.round(r.epochs * 100) / 100, imagesPerSecond: Math.round(r.imagesPerSecond * 100) / 100, backend: r.backend.name, method: s.method, teacher: s.teacher };
+  rec.info.training = { iterations: r.iterations, epochs: Math.round(r.epochs * 100) / 100, imagesPerSecond: Math.round(r.imagesPerSecond * 100) / 100, backend: r.backend.name, method: s.method, teacher: s.teacher, ...(mapTrail.length ? { mapTrail } : {}) };
   const tm = Date.now();
   rec.rows.push(await measureRow(ctx, s, rec.outputs.model, rec.seconds, s.label, s.note ?? `${s.method} distillation from ${s.teacher}${s.gtFirst ? ' (labels first on their cells)' : ''}, ${Math.round(r.epochs * 100) / 100} epochs`));
   rec.measureSeconds = (Date.now() - tm) / 1000;

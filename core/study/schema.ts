@@ -43,6 +43,8 @@ export interface TrainSettings {
   lr?: number;
   burnIn?: number;
   augment?: boolean;
+  /** mAP on the evaluation split every N epochs of the stage (0 or absent: never; costs an evaluation pass each time). */
+  evalEvery?: number;
 }
 
 export interface StageBase {
@@ -176,7 +178,7 @@ function isObj(v: unknown): v is Record<string, unknown> {
   return !!v && typeof v === 'object' && !Array.isArray(v);
 }
 
-const TRAIN_KEYS = ['epochs', 'iterations', 'batch', 'subdivisions', 'lr', 'burn_in', 'augment'];
+const TRAIN_KEYS = ['epochs', 'iterations', 'batch', 'subdivisions', 'lr', 'burn_in', 'augment', 'eval_every'];
 
 export function parseStudy(text: string, file = 'study.yaml'): StudySpec {
   const r: Reader = new Reader(file, text);
@@ -285,6 +287,7 @@ export function parseStudy(text: string, file = 'study.yaml'): StudySpec {
       lr: num(obj, path, 'lr', { min: 0, exclusiveMin: true }),
       burnIn: num(obj, path, 'burn_in', { min: 0, int: true }),
       augment: bool(obj, path, 'augment'),
+      evalEvery: num(obj, path, 'eval_every', { min: 0, int: true }),
     };
     if (t.epochs === undefined && t.iterations === undefined) r.fail(path, 'a training stage needs `epochs:` (or `iterations:`)');
     return t;

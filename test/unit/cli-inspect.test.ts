@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -29,8 +29,9 @@ test('inspect --json with the weights beside the cfg', { skip: NO_CORPUS }, () =
   for (const k of ['index', 'count', 'min', 'median', 'mean', 'max', 'below001', 'below01']) assert.ok(k in report.weights.gamma.layers[0], k);
 });
 
-test('inspect text output and exit code 1 on errors', { skip: NO_CORPUS }, () => {
+test('inspect text output and exit code 1 on errors', { skip: NO_CORPUS }, (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'darkslim-inspect-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const cfg = join(dir, 'broken.cfg');
   writeFileSync(cfg, readFileSync(corpusPath('cfg/alexeyab/yolov3-tiny.cfg'), 'utf8').replace(/classes=80/g, 'classes=3'));
   const r = darkslim('inspect', cfg, '--size', '608x608');
@@ -41,8 +42,9 @@ test('inspect text output and exit code 1 on errors', { skip: NO_CORPUS }, () =>
   assert.match(r.stdout, /broken\.cfg:\d+: error: filters=255 in layer \d+ does not fit/);
 });
 
-test('inspect reports a weights file that no longer fits its cfg', { skip: NO_CORPUS }, () => {
+test('inspect reports a weights file that no longer fits its cfg', { skip: NO_CORPUS }, (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'darkslim-inspect-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const cfg = join(dir, 'model.cfg');
   writeFileSync(cfg, readFileSync(corpusPath('weights/yoloface-500k-v2/yoloface-500k-v2.cfg'), 'utf8').replace('filters=18', 'filters=24'));
   copyFileSync(corpusPath('weights/yoloface-500k-v2/yoloface-500k-v2.weights'), join(dir, 'model.weights'));

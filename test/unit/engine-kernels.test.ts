@@ -31,6 +31,10 @@ const cases: Case[] = [
   { name: 'conv 5x5 s2 pad 2', x: [2, 9, 10, 3], f: [5, 5, 3, 2], stride: 2, pad: 2, depthwise: false },
   { name: 'conv 3x3 s3 valid', x: [2, 10, 11, 2], f: [3, 3, 2, 3], stride: 3, pad: 'valid', depthwise: false },
   { name: 'conv 3x3 s2 pad 1, 8 outputs (patch rows, SIMD tiles)', x: [2, 10, 12, 4], f: [3, 3, 4, 8], stride: 2, pad: pad1, depthwise: false },
+  // stride 1 with outputs in fours takes the same patch rows + SIMD tiles on wasm
+  { name: 'conv 3x3 s1 pad 1, 8 outputs (patch rows, SIMD tiles)', x: [3, 9, 11, 6], f: [3, 3, 6, 8], stride: 1, pad: pad1, depthwise: false },
+  { name: 'conv 5x5 s1 pad 2, 4 outputs', x: [2, 8, 7, 3], f: [5, 5, 3, 4], stride: 1, pad: 2, depthwise: false },
+  { name: 'conv 3x3 s1 valid, 12 outputs', x: [2, 7, 9, 5], f: [3, 3, 5, 12], stride: 1, pad: 'valid', depthwise: false },
   { name: 'depthwise 3x3 s1 same', x: [2, 8, 7, 5], f: [3, 3, 5, 1], stride: 1, pad: 'same', depthwise: true },
   { name: 'depthwise 3x3 s2 same', x: [3, 9, 10, 4], f: [3, 3, 4, 1], stride: 2, pad: 'same', depthwise: true },
   { name: 'depthwise 3x3 s2 valid', x: [2, 10, 9, 3], f: [3, 3, 3, 1], stride: 2, pad: 'valid', depthwise: true },

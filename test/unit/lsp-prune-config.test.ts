@@ -1,6 +1,6 @@
 // *.prune.yaml over real JSON-RPC: the server checks a pruning config against the model it names.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -17,7 +17,10 @@ describe('lsp pruning configs', { skip: NEEDS_CORPUS }, () => {
     copyFileSync(corpusPath('weights/yolo-fastest-1.1_coco/yolo-fastest-1.1.cfg'), join(dir, 'model.cfg'));
     copyFileSync(corpusPath('weights/yolo-fastest-1.1_coco/yolo-fastest-1.1.weights'), join(dir, 'model.weights'));
   });
-  after(() => client.shutdown());
+  after(async () => {
+    await client.shutdown();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   const uri = () => fileUri(join(dir, 'model.prune.yaml'));
 

@@ -203,8 +203,8 @@ stages:
     from: sparse
     layer_keep: 0.1
     search: { percents: [0.8, 0.5, 0.3], reference: trained, tolerance: 1 }
-    finetune: { iterations: 1, batch: 3 }
-  - { name: distilled, type: distill, from: pruned, teacher: trained, iterations: 1, batch: 3, method: hinton }
+    finetune: { iterations: 1, batch: 3, eval_every: 1 }
+  - { name: distilled, type: distill, from: pruned, teacher: trained, iterations: 4, batch: 3, method: hinton, eval_every: 1 }
   - { name: int8, type: quantize, from: [pruned.finetuned, distilled], images: 4 }
   - { name: final, type: evaluate, from: int8 }
 `);
@@ -236,6 +236,13 @@ stages:
     assert.equal(rows.distilled.params, rows.pruned.params);
     assert.ok(rows.int8.file.endsWith('-int8.onnx') && rows.int8.sizeBytes < rows.distilled.sizeBytes * 2);
     assert.equal(rows.final.map, rows.int8.map, 'the evaluate stage measures the int8 model again');
+    // eval_every: the stage's mAP after each epoch (and at its end) in the report
+    const trail = (r1.details.distilled.info.training as { mapTrail?: { epoch: number; map: number }[] }).mapTrail;
+    assert.deepEqual(trail?.map((p) => p.epoch), [1, 2]);
+    assert.ok((r1.details.pruned.info as { candidates: { mapTrail?: unknown[] }[] }).candidates.every((c) => c.mapTrail?.length === 1));
+    const md = readFileSync(join(dir, 'report', 'report.md'), 'utf8');
+    assert.match(md, /mAP after epoch 1: \d\.\d{3}, 2: \d\.\d{3}/);
+    assert.match(md, /mAP of the 80% candidate during its fine-tune, after epoch 0\.\d+: \d\.\d{3}\./);
     assert.equal(r1.checks.length, 2);
     assert.ok(r1.checks[0].met, 'pruned BFLOPs ≤ trained BFLOPs');
     // stage events: study progress, training events, per-stage logs
