@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { SectionOptions } from '../darknet/options';
 import type { ModelGraph } from '../darknet/types';
+import { sgdStep } from './kernels';
 import { variableKey } from './model';
 
 export interface SolverConfig {
@@ -98,7 +99,9 @@ export class Sgd {
           vel = tf.variable(tf.zerosLike(v), false);
           this.velocity.set(v, vel);
         }
-        const step = this.decayed.has(v) && this.decay > 0 ? tf.add(g, tf.mul(v, this.decay)) : g;
+        const decay = this.decayed.has(v) && this.decay > 0 ? this.decay : 0;
+        if (sgdStep(v, vel, g, lr, this.momentum, decay)) continue;
+        const step = decay > 0 ? tf.add(g, tf.mul(v, decay)) : g;
         const nv = tf.add(tf.mul(vel, this.momentum), step);
         vel.assign(nv);
         v.assign(tf.sub(v, tf.mul(nv, lr)));

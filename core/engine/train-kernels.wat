@@ -6,7 +6,8 @@
 ;;    replace: blocks of about 4096 values (every channel of a few rows, in L1) are summed in
 ;;    float64 registers, then added to the float64 arrays;
 ;;  * the filter gradient of a 1×1 stride-1 conv (and of strided convs, on their patch rows);
-;;  * the depthwise conv's filter and input gradients; the patch rows (im2col) of a conv's input.
+;;  * the depthwise conv's filter and input gradients; the patch rows (im2col) of a conv's input;
+;;  * darknet's SGD step (the velocity updated in place).
 ;; After editing, run `npm run build:wasm` (writes train-kernels-wasm.ts; a unit test checks they agree).
 (module
   (import "env" "memory" (memory 1))
@@ -459,4 +460,42 @@
         (br $oyLoop)))
       (local.set $n (i32.add (local.get $n) (i32.const 1)))
       (br $nLoop))))
+
+  ;; One SGD step (optimizer.ts, Sgd.apply: the same float32 operations in the same order, so the
+  ;; same bits): s = g + w·decay (no decay term when decay is 0), v = v·momentum + s (in place),
+  ;; w' = w − v·lr into $wOut, over n values.
+  (func (export "sgd") (param $w i32) (param $wOut i32) (param $v i32) (param $g i32) (param $n i32) (param $lr f32) (param $m f32) (param $decay f32)
+    (local $i i32) (local $n4 i32) (local $o i32) (local $wd i32)
+    (local $s v128) (local $nv v128) (local $lrv v128) (local $mv v128) (local $dv v128) (local $ss f32) (local $nvs f32)
+    (local.set $lrv (f32x4.splat (local.get $lr)))
+    (local.set $mv (f32x4.splat (local.get $m)))
+    (local.set $dv (f32x4.splat (local.get $decay)))
+    (local.set $wd (f32.ne (local.get $decay) (f32.const 0)))
+    (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
+    (block $vecDone
+      (loop $vec
+        (br_if $vecDone (i32.ge_u (local.get $i) (local.get $n4)))
+        (local.set $o (i32.shl (local.get $i) (i32.const 2)))
+        (local.set $s (v128.load (i32.add (local.get $g) (local.get $o))))
+        (if (local.get $wd) (then
+          (local.set $s (f32x4.add (local.get $s) (f32x4.mul (v128.load (i32.add (local.get $w) (local.get $o))) (local.get $dv))))))
+        (local.set $nv (f32x4.add (f32x4.mul (v128.load (i32.add (local.get $v) (local.get $o))) (local.get $mv)) (local.get $s)))
+        (v128.store (i32.add (local.get $v) (local.get $o)) (local.get $nv))
+        (v128.store (i32.add (local.get $wOut) (local.get $o))
+          (f32x4.sub (v128.load (i32.add (local.get $w) (local.get $o))) (f32x4.mul (local.get $nv) (local.get $lrv))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $vec)))
+    (block $tailDone
+      (loop $tail
+        (br_if $tailDone (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $o (i32.shl (local.get $i) (i32.const 2)))
+        (local.set $ss (f32.load (i32.add (local.get $g) (local.get $o))))
+        (if (local.get $wd) (then
+          (local.set $ss (f32.add (local.get $ss) (f32.mul (f32.load (i32.add (local.get $w) (local.get $o))) (local.get $decay))))))
+        (local.set $nvs (f32.add (f32.mul (f32.load (i32.add (local.get $v) (local.get $o))) (local.get $m)) (local.get $ss)))
+        (f32.store (i32.add (local.get $v) (local.get $o)) (local.get $nvs))
+        (f32.store (i32.add (local.get $wOut) (local.get $o))
+          (f32.sub (f32.load (i32.add (local.get $w) (local.get $o))) (f32.mul (local.get $nvs) (local.get $lr))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail))))
 )

@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { selectBackend } from '../../core/engine/backend';
 import { batchNormActTrain, batchNormActTrainOps } from '../../core/engine/model';
+import { Sgd } from '../../core/engine/optimizer';
 
 function rand(shape: number[], seed: number): Float32Array {
   let s = seed >>> 0;
@@ -170,4 +171,54 @@ test('fused batch norm + activation kernel equals the tf-op formulation (wasm an
       });
     }
   });
+});
+
+// SGD: the one-call WebAssembly step (wasm) gives the bits of the tfjs ops (the cpu backend, and wasm
+// with DARKSLIM_TRAIN_SIMD=0), over sizes with and without a SIMD tail, with and without decay
+test('the one-call SGD step equals the tfjs formulation bit for bit, and never writes a shared buffer', async () => {
+  const sizes = [1, 3, 4, 37, 1000];
+  const run = async (backend: 'wasm' | 'cpu', simd: boolean) => {
+    await selectBackend(backend);
+    const prev = process.env.DARKSLIM_TRAIN_SIMD;
+    if (!simd) process.env.DARKSLIM_TRAIN_SIMD = '0';
+    try {
+      // variables that own their buffers (the initial tensors disposed), as the model's are
+      const vars = sizes.map((n, i) => {
+        const t = tf.tensor1d(rand([n], 100 + i));
+        const v = tf.variable(t, true, `sgd${backend}${simd}${i}`);
+        t.dispose();
+        return v;
+      });
+      const sgd = new Sgd(0.949, 0.0005, new Set(vars.filter((_, i) => i % 2 === 0)));
+      for (let step = 0; step < 4; step++) {
+        const grads = new Map(vars.map((v, i) => [v, tf.tensor1d(rand([sizes[i]], 200 + 10 * step + i))] as [tf.Variable, tf.Tensor]));
+        sgd.apply(grads, 0.001 * (step + 1));
+        for (const g of grads.values()) g.dispose();
+      }
+      const out = { w: vars.map((v) => Array.from(v.dataSync())), vel: [...sgd.state().values()].map((a) => Array.from(a)) };
+      sgd.dispose();
+      vars.forEach((v) => v.dispose());
+      return out;
+    } finally {
+      if (prev === undefined) delete process.env.DARKSLIM_TRAIN_SIMD; else process.env.DARKSLIM_TRAIN_SIMD = prev;
+    }
+  };
+  const inPlace = await run('wasm', true);
+  assert.deepEqual(inPlace, await run('wasm', false));
+  assert.deepEqual(inPlace, await run('cpu', false));
+
+  // a variable whose buffer another tensor still holds takes the tfjs ops: that tensor keeps its values
+  await selectBackend('wasm');
+  const init = tf.tensor1d([1, 2, 3, 4, 5]);
+  const shared = tf.variable(init, true, 'sgdShared');
+  const sgd = new Sgd(0.9, 0, new Set());
+  for (let k = 0; k < 2; k++) {
+    const g = tf.ones([5]);
+    sgd.apply(new Map([[shared, g]]), 0.5);
+    g.dispose();
+  }
+  assert.deepEqual(Array.from(init.dataSync()), [1, 2, 3, 4, 5]);
+  Array.from(shared.dataSync()).forEach((w, i) => assert.ok(Math.abs(w - (i + 1 - 0.5 - 0.5 * 1.9)) < 1e-6, `w[${i}] = ${w}`));
+  tf.dispose([init, shared]);
+  sgd.dispose();
 });
