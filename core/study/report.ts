@@ -63,12 +63,12 @@ export interface ReportContext {
   data: Omit<StudyReport['data'], 'note'>;
 }
 
-/** The measured row of a stage output (`stage` or `stage.finetuned`). */
-/** "2: 0.81, 4: 0.85" — a training stage's evaluations in the stage notes. */
+/** "2: 0.810, 4: 0.850" — a training stage's evaluations in the stage notes. */
 function mapTrailText(trail: MapPoint[]): string {
   return trail.map((p) => `${p.epoch}: ${p.map.toFixed(3)}`).join(', ');
 }
 
+/** The measured row of a stage output (`stage` or `stage.finetuned`). */
 export function outputRow(records: Map<string, StageRecord>, ref: string): StudyRow | undefined {
   const [name, sub] = ref.split('.');
   const rec = records.get(name);

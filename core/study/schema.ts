@@ -14,7 +14,8 @@
 //   stages:
 //     - { name, type: model, cfg, weights, classes?, head?: boxes|fresh }
 //     - { name, type: train|finetune|sparsity, from, epochs, batch?, subdivisions?, lr?, burn_in?, augment?,
-//         lambda?, schedule?: constant|decay|topk, topk?, switch_at?, layer_keep? }
+//         eval_every? (mAP on the eval split every N epochs, in the report), lambda?,
+//         schedule?: constant|decay|topk, topk?, switch_at?, layer_keep? }
 //     - { name, type: prune, from, strategy?: slim|normal|shortcut, percent? | search: {...} | sweep: [...],
 //         layer_keep?, round_to?, finetune?: {train options} }
 //         search: { percents: [..], reference: STAGE, tolerance: 0.01, finetune: {epochs, ...} }
