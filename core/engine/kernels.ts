@@ -74,7 +74,7 @@ export function conv2dBackpropFilter(
     if (strideH > 1 || strideW > 1 || simdTiles) {
       // dW[K, Co] = colsᵀ[K, P] · dy[P, Co] (K = kh·kw·Ci, P = B·Ho·Wo). Strided, the conv below would
       // need dy as a filter dilated by the stride, a slow path in XNNPACK; stride 1, its filter is
-      // the whole dy (a 3x3 64→128 layer at 4x4: 5 ms against ~1 through the tiles)
+      // the whole dy (a 3x3 64→128 layer at 4x4, batch 8: 5 ms against 2 through the tiles)
       const [b, , , ci] = x.shape;
       const [, ho, wo, co] = dy.shape;
       const attrs: Im2colAttrs = { kh, kw, sh: strideH, sw: strideW, top: padInfo.top, left: padInfo.left, ho, wo };

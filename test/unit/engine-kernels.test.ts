@@ -203,11 +203,12 @@ test('the one-call SGD step equals the tfjs formulation bit for bit, and never w
       if (prev === undefined) delete process.env.DARKSLIM_TRAIN_SIMD; else process.env.DARKSLIM_TRAIN_SIMD = prev;
     }
   };
-  const inPlace = await run('wasm', true);
-  assert.deepEqual(inPlace, await run('wasm', false));
-  assert.deepEqual(inPlace, await run('cpu', false));
+  const oneCall = await run('wasm', true);
+  assert.deepEqual(oneCall, await run('wasm', false));
+  assert.deepEqual(oneCall, await run('cpu', false));
 
-  // a variable whose buffer another tensor still holds takes the tfjs ops: that tensor keeps its values
+  // the weights are never written in place: a tensor that still shares a variable's first buffer
+  // keeps its values (and a velocity buffer that is shared takes the tfjs ops)
   await selectBackend('wasm');
   const init = tf.tensor1d([1, 2, 3, 4, 5]);
   const shared = tf.variable(init, true, 'sgdShared');
