@@ -13,10 +13,11 @@
 //  * DarkslimBnAct / DarkslimBnActGrad: batch norm (batch statistics) + leaky/relu/linear in two
 //    passes forward and two backward, replacing ~16 tfjs kernels per layer (wasm's Sum/Mean over
 //    NHWC's outer axes transpose the whole tensor first). Registered on wasm and cpu.
-// On wasm, the batch norm passes, the 1×1 filter gradient (also strided convs' on their patch
-// rows), the depthwise filter and input gradients (four channels at a time) and im2col run as
-// WebAssembly loops on tfjs's own heap (train-kernels.wat): a yolo-fastest step at batch 8 takes
-// about a third of the time it took with the plain loops and tfjs's matMul.
+// On wasm, the batch norm passes, the 1×1 filter gradient (also k×k convs', stride 1 or not, on
+// their patch rows, where the output channels come in fours), the depthwise filter and input
+// gradients (four channels at a time), im2col and the SGD step (sgdStep) run as WebAssembly loops
+// on tfjs's own heap (train-kernels.wat): a yolo-fastest step at batch 8 takes about a third of the
+// time it took with the plain loops and tfjs's matMul.
 // DARKSLIM_TRAIN_SIMD=0 turns them off (benchmarks compare both).
 // Ops run inside a kernel are not recorded on the gradient tape (tfjs engine kernelDepth > 0).
 import * as tf from '@tensorflow/tfjs-core';
@@ -637,11 +638,16 @@ type KernelAttrs = {
 };
 
 /** Depthwise filter gradient kernel (any backend with raw float32 memory: wasm, cpu). */
+/** The SIMD kernels for a depthwise conv's gradients: multiplier 1, undilated, channels in fours. */
+function depthwiseSimd(backend: unknown, g: ConvGeom): TrainSimd | null {
+  return g.M === 1 && g.dh === 1 && g.dw === 1 && g.C % 4 === 0 ? trainSimd(backend) : null;
+}
+
 function depthwiseFilterGradKernel(backend: unknown, x: tf.TensorInfo, dy: tf.TensorInfo, a: KernelAttrs): tf.TensorInfo {
   const g = depthwiseGeom(x.shape, a.filterShape, a);
   const r = new Raw(backend);
   const out = r.alloc(a.filterShape);
-  const simd = g.M === 1 && g.dh === 1 && g.dw === 1 && g.C % 4 === 0 ? trainSimd(backend) : null;
+  const simd = depthwiseSimd(backend, g);
   if (simd) {
     depthwiseFilterGradSimd(simd, backend, x, dy, out, g);
     return out;
@@ -673,7 +679,7 @@ function depthwiseInputGradKernel(backend: unknown, dy: tf.TensorInfo, filter: t
   const g = depthwiseGeom(a.inputShape, filter.shape, a);
   const r = new Raw(backend);
   const out = r.alloc(a.inputShape);
-  const simd = g.M === 1 && g.dh === 1 && g.dw === 1 && g.C % 4 === 0 ? trainSimd(backend) : null;
+  const simd = depthwiseSimd(backend, g);
   if (simd) {
     withScratch(backend, 8 * g.kw, (sp, heap) => {
       writeColumnRanges(new Int32Array(heap(), sp, 2 * g.kw), g);

@@ -130,7 +130,7 @@ const bnCases: { shape: [number, number, number, number]; act: string }[] = [
   { shape: [2, 7, 3, 5], act: 'linear' },
   { shape: [4, 3, 5, 3], act: 'relu' },
   { shape: [2, 1, 3, 4], act: 'leaky' }, // few values per channel (n = 6)
-  // wasm's SIMD kernels (bn.wat) sum blocks of ~4096 values: several blocks, with and without tail channels
+  // wasm's SIMD kernels (train-kernels.wat) sum blocks of ~4096 values: several blocks, with and without tail channels
   { shape: [4, 16, 16, 24], act: 'leaky' },
   { shape: [2, 20, 20, 7], act: 'relu' },
   { shape: [3, 9, 11, 13], act: 'linear' },
