@@ -44,7 +44,7 @@ export const quantizeCommand: Command = {
     + '                         [--percentile 99.99] [--keep-float i,j|none] [--eval <.data|list.txt|folder> | --no-eval]\n'
     + '                         [--points 0|11|101] [--out model.int8.onnx] [--heads integer|qlinear|float]\n'
     + '                         [--activations asymmetric|symmetric] [--weight-bits 7|8] [--no-equalize]\n'
-    + '                         [--float-weights int8|float16|float]\n'
+    + '                         [--float-weights int8|float16|float] [--flat]\n'
     + '                         [--threads N] [--runs 30] [--size WxH] [--names F] [--table] [--json]\n\n'
     + 'Calibrates the model on --images images of --calib (a .data file\'s train list, a list or a folder;\n'
     + 'prepared exactly as inference prepares them), chooses one threshold per activation tensor (kl: the\n'
@@ -57,13 +57,16 @@ export const quantizeCommand: Command = {
     + 'stride 8: few channels over large maps, where onnxruntime\'s int8 CPU kernels are slower than its\n'
     + 'float ones) computes in float from int8-stored weights (--keep-float lists darknet layers to keep\n'
     + 'float instead; "none" quantizes every layer; --float-weights float16|float stores them wider).\n'
+    + 'Node patterns repeated layer after layer are written once, as ONNX model-local functions that\n'
+    + 'onnxruntime inlines at load (the same graph, a smaller file); --flat writes them out, for runtimes\n'
+    + 'that do not read ONNX functions.\n'
     + 'Reports sizes, latency float vs int8 (interleaved runs, --threads, default all cores), and mAP of both\n'
     + 'on --eval (default: the calibration set when it has labels). Nothing is written unless everything\n'
     + 'succeeds. --table prints the per-tensor thresholds. --json prints {"output","bytes","floatBytes",\n'
     + '"method","images","latency":{"float_ms","int8_ms"},"mAP":{"float","int8"},...}.',
   async run(argv) {
     const args = parseArgs(argv, {
-      booleans: ['json', 'table', 'no-eval', 'no-equalize'],
+      booleans: ['json', 'table', 'no-eval', 'no-equalize', 'flat'],
       values: ['calib', 'images', 'method', 'percentile', 'keep-float', 'eval', 'points', 'out', 'heads', 'activations', 'weight-bits', 'float-weights',
         'threads', 'runs', 'size', 'names'],
     });
@@ -122,7 +125,7 @@ export const quantizeCommand: Command = {
     const progress = createProgress(source.images.length * passes, 'calibrate', { enabled: !json });
     const result = await quantizeDarknet(graph, weights, {
       calib, images, method, percentile, keepFloat, heads, scheme, weightBits: weightBits as 7 | 8, floatWeights,
-      equalize: !args.flags.has('no-equalize'), threads, names, onProgress: (done) => progress.tick(done),
+      equalize: !args.flags.has('no-equalize'), flat: args.flags.has('flat'), threads, names, onProgress: (done) => progress.tick(done),
     });
     progress.done();
 

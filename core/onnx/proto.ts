@@ -19,6 +19,7 @@ const ONNX_JSON = {
             strings: { rule: 'repeated', type: 'bytes', id: 9 },
             docString: { type: 'string', id: 13 },
             type: { type: 'int32', id: 20 },
+            refAttrName: { type: 'string', id: 21 },
           },
         },
         ValueInfoProto: {
@@ -62,6 +63,19 @@ const ONNX_JSON = {
             graph: { type: 'GraphProto', id: 7 },
             opsetImport: { rule: 'repeated', type: 'OperatorSetIdProto', id: 8 },
             metadataProps: { rule: 'repeated', type: 'StringStringEntryProto', id: 14 },
+            functions: { rule: 'repeated', type: 'FunctionProto', id: 25 },
+          },
+        },
+        FunctionProto: {
+          fields: {
+            name: { type: 'string', id: 1 },
+            input: { rule: 'repeated', type: 'string', id: 4 },
+            output: { rule: 'repeated', type: 'string', id: 5 },
+            attribute: { rule: 'repeated', type: 'string', id: 6 },
+            node: { rule: 'repeated', type: 'NodeProto', id: 7 },
+            docString: { type: 'string', id: 8 },
+            opsetImport: { rule: 'repeated', type: 'OperatorSetIdProto', id: 9 },
+            domain: { type: 'string', id: 10 },
           },
         },
         GraphProto: {
@@ -149,6 +163,8 @@ export interface AttributeProto {
   t?: TensorProto;
   floats?: number[];
   ints?: number[];
+  /** Inside a function body: the value is the calling node's attribute of this name. */
+  refAttrName?: string;
 }
 
 export interface NodeProto {
@@ -186,6 +202,20 @@ export interface ModelProto {
   docString?: string;
   graph: GraphProto;
   metadataProps: { key: string; value: string }[];
+  /** Model-local functions (IR version 8 and later). */
+  functions?: FunctionProto[];
+}
+
+/** A model-local function: called by nodes whose (domain, opType) are its (domain, name). */
+export interface FunctionProto {
+  name: string;
+  domain: string;
+  input: string[];
+  output: string[];
+  attribute: string[];
+  node: NodeProto[];
+  opsetImport: { domain: string; version: number }[];
+  docString?: string;
 }
 
 export function valueInfo(name: string, elemType: number, dims: Dim[], docString?: string): ValueInfoProto {

@@ -15,7 +15,8 @@ import { exportSpec } from '../../core/onnx/export';
 import { networkSpec } from '../../core/onnx/layers';
 import { loadDarknet } from '../../core/onnx/model';
 import {
-  defaultKeepFloat, equalizablePairs, equalizeSpec, modelMap, planQdq, prepareFloat, QUANT_METADATA_KEY, quantizeDarknet,
+  buildQuantized, calibrate, calibrationImages, defaultKeepFloat, DT, equalizablePairs, equalizeSpec, modelMap, planQdq, prepareFloat,
+  QUANT_METADATA_KEY, quantizeDarknet,
 } from '../../core/onnx/quantize/index';
 import { decodeModel } from '../../core/onnx/proto';
 import { OnnxSession, readMetadata } from '../../core/onnx/runtime';
@@ -101,9 +102,11 @@ describe('int8 quantization of corpus models', { skip: NO_CORPUS }, () => {
     }
   });
 
-  test('yolo-fastest-1.1 → int8 (kl, 4 images): onnxruntime runs int8 kernels, file under 30%, same detections on dog.jpg', async () => {
+  test('yolo-fastest-1.1 → int8 (kl, 8 images): onnxruntime runs int8 kernels, file under 30%, same detections on dog.jpg', async () => {
     const { graph, weights } = loadDarknet(FASTEST.cfg, FASTEST.weights);
-    const r = await quantizeDarknet(graph, weights, { calib: COCO128, images: 4, method: 'kl', threads: 2 });
+    // 8 images: with 4-6 the dog's int8 probability moves between 0.49 and 0.53 with the calibration
+    // sample and the rounding of the biases (float: 0.65), at the edge of the 0.15 asked below
+    const r = await quantizeDarknet(graph, weights, { calib: COCO128, images: 8, method: 'kl', threads: 2 });
     // 84 convs: the 17 of the stem (layers 0-22) float, 2 heads ConvInteger
     assert.equal(r.int8Ops.QLinearConv, 65, JSON.stringify(r.int8Ops));
     assert.equal(r.int8Ops.QLinearLeakyRelu, 42);
@@ -147,6 +150,33 @@ describe('int8 quantization of corpus models', { skip: NO_CORPUS }, () => {
     assert.ok(fd && qd, 'both find the dog');
     assert.ok(boxIou(fd.det.box, qd.det.box) > 0.8, `dog box IoU ${boxIou(fd.det.box, qd.det.box)}`);
     assert.ok(Math.abs(fd.det.prob[dog] - qd.det.prob[dog]) < 0.15);
+  });
+
+  test('yolo-fastest-1.1: model-local functions and int16 biases: the flat graph\'s kernels and outputs in fewer bytes', async () => {
+    const { graph, weights } = loadDarknet(FASTEST.cfg, FASTEST.weights);
+    const prepared = prepareFloat(graph, weights);
+    const plan = planQdq(prepared.model, prepared.spec, prepared.layerOfNode, { keepFloat: defaultKeepFloat(prepared.spec) });
+    const source = await calibrationImages(COCO128, 2);
+    const calibration = await calibrate(prepared, plan.calibrate, source.images, { histograms: false, threads: 2 });
+    const packed = await buildQuantized(prepared, plan, calibration, { method: 'minmax' });
+    const flat = await buildQuantized(prepared, plan, calibration, { method: 'minmax', flat: true });
+    assert.deepEqual(packed.optimizedOps, flat.optimizedOps);
+    assert.ok(packed.bytes.length < flat.bytes.length - 8000, `${packed.bytes.length} vs ${flat.bytes.length}`);
+    const model = decodeModel(packed.bytes);
+    assert.ok(model.functions!.length >= 5 && model.graph.node.length < 300, `${model.functions!.length} functions, ${model.graph.node.length} nodes`);
+    // the 8-bit convs' biases: int16 in units of s_x·s_w, cast to int32 for their DequantizeLinear
+    const int16 = decodeModel(flat.bytes).graph.initializer.filter((t) => t.dataType === DT.INT16);
+    assert.ok(int16.length >= 60, `${int16.length} int16 biases`);
+    const img = await loadImage(corpusPath('images', 'dog.jpg'));
+    const outputs = async (bytes: Uint8Array) => {
+      const d = await Detector.create({ onnx: bytes }, { threads: 1 });
+      try {
+        return (await d.detect(img, { thresh: 0.3 })).map((x) => [x.box.x, x.box.y, x.box.w, x.box.h, x.objectness]);
+      } finally {
+        await d.dispose();
+      }
+    };
+    assert.deepEqual(await outputs(packed.bytes), await outputs(flat.bytes));
   });
 
   test('--keep-float keeps those layers\' convs out of the int8 kernels', async () => {

@@ -59,6 +59,8 @@ export interface QuantizeSettings {
   weightBits?: 7 | 8;
   /** Weights of the convs computed in float: 'int8' (default), 'float16' or 'float' (converted at load). */
   floatWeights?: FloatWeights;
+  /** Write the flat graph, without model-local functions (BuildOptions.functions). Default false. */
+  flat?: boolean;
 }
 
 /**
@@ -287,7 +289,7 @@ export async function buildQuantized(prepared: PreparedModel, plan: QdqPlan, cal
     equalized: prepared.equalized, keepFloat, floatWeights,
   };
   const built = buildQdqModel(prepared.model, plan, thresholds, {
-    scheme, weightBits, floatWeights, metadata: [{ key: QUANT_METADATA_KEY, value: JSON.stringify(settings) }],
+    scheme, weightBits, floatWeights, functions: !opts.flat, metadata: [{ key: QUANT_METADATA_KEY, value: JSON.stringify(settings) }],
   });
   const bytes = encodeModel(built.model);
 

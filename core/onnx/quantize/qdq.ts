@@ -4,10 +4,12 @@
 // and therefore how the rewrite is shaped:
 //  * Conv: DQ(x), DQ(w) (int8, per output channel: axis 0), bias, Conv, then a single Q on its
 //    output (the Conv output must feed nothing else and not be a graph output) → QLinearConv;
-//    depthwise convs (group) included. The bias may stay float when the Q follows the Conv
-//    directly (onnxruntime quantizes it to int32 itself); with a Relu / Clip in between (folded
-//    away when the Q's zero point sits at the bottom of its range) it must already be an int32
-//    DQ, because onnxruntime 1.22 drops the Relu after it has passed over float biases.
+//    depthwise convs (group) included. The bias is written as an int32 DQ in units of
+//    s_x·s_w[o] (stored as int16 when it fits, the scale a Mul of the two scales): onnxruntime
+//    would quantize a float bias itself when the Q follows the Conv directly (its rounding differs
+//    a little: outputs 4% further from the float model's on yolo-fastest), but with a Relu / Clip
+//    in between (folded away when the Q's zero point sits at the bottom of its range) 1.22 drops
+//    the Relu after it has passed over a float bias. The Cast and Mul are folded at load.
 //  * LeakyRelu, Sigmoid, AveragePool, GlobalAveragePool: DQ → op → Q → com.microsoft QLinear<op>.
 //    There is no int8 Conv+LeakyRelu: a leaky conv's output is requantized twice (before and
 //    after the LeakyRelu), the main precision cost of leaky YOLOs (see the report).
@@ -28,6 +30,7 @@
 // so the logits are never requantized), 'qlinear' (int8 in and out), 'float'.
 import { AttrType, type AttributeProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../proto';
 import type { LayerSpec, NetworkSpec } from '../layers';
+import { packFunctions } from '../functions';
 
 export type HeadMode = 'integer' | 'qlinear' | 'float';
 export const HEAD_MODES: readonly HeadMode[] = ['integer', 'qlinear', 'float'];
@@ -404,6 +407,7 @@ export function rawTensor(name: string, dims: number[], dataType: number, data: 
 
 function cleanAttribute(a: AttributeProto): AttributeProto {
   const out: AttributeProto = { name: a.name, type: a.type };
+  if (a.refAttrName) return { ...out, refAttrName: a.refAttrName };
   switch (a.type) {
     case AttrType.FLOAT: out.f = a.f; break;
     case AttrType.INT: out.i = a.i; break;
@@ -447,6 +451,12 @@ export function cleanModel(model: ModelProto): ModelProto {
       output: model.graph.output,
     },
     metadataProps: model.metadataProps.map((m) => ({ key: m.key, value: m.value })),
+    ...(model.functions?.length ? {
+      functions: model.functions.map((f) => ({
+        name: f.name, domain: f.domain, input: [...f.input], output: [...f.output], attribute: [...f.attribute],
+        node: f.node.map(cleanNode), opsetImport: f.opsetImport.map((o) => ({ domain: o.domain, version: o.version })),
+      })),
+    } : {}),
   };
 }
 
@@ -508,6 +518,12 @@ export interface BuildOptions {
    * the evaluation's sensitivity (see bench/results/quantize.json).
    */
   floatWeights?: FloatWeights;
+  /**
+   * Write repeated node patterns once, as model-local functions (see core/onnx/functions.ts):
+   * the same graph once onnxruntime has loaded it, a smaller file. Default true; false writes the
+   * flat graph, for runtimes without ONNX functions.
+   */
+  functions?: boolean;
 }
 
 export type FloatWeights = 'int8' | 'float16' | 'float';
@@ -634,20 +650,26 @@ export function buildQdqModel(
       node('DequantizeLinear', [wName, wsName], [wdq], axis0);
       n.input[1] = wdq;
       if (n.input[2]) {
-        if (int32Bias.has(i)) {
-          const bf = floatValues(inits.get(n.input[2])!);
-          const sx = params.get(n0.input[0])!.scale;
-          const bs = new Float32Array(channels);
-          const bq = new Int32Array(channels);
-          for (let o = 0; o < channels; o++) {
-            bs[o] = Math.fround(sx * wq.scales[o]);
-            bq[o] = Math.max(-2147483647, Math.min(2147483647, roundHalfEven(bf[o] / bs[o])));
-          }
+        // The bias in int32 units of s_x·s_w[o], as onnxruntime quantizes a float bias when it
+        // fuses the QLinearConv; stored as int16 when every value fits (half the bytes), the scale
+        // computed in the graph from the two scales already there (Mul, folded at load).
+        const bf = floatValues(inits.get(n.input[2])!);
+        const sx = params.get(n0.input[0])!.scale;
+        const bq = new Int32Array(channels);
+        for (let o = 0; o < channels; o++) bq[o] = Math.max(-2147483647, Math.min(2147483647, roundHalfEven(bf[o] / Math.fround(sx * wq.scales[o]))));
+        const short = bq.every((v) => v >= -32768 && v <= 32767);
+        if (int32Bias.has(i) || short) {
           const bName = fresh('b');
           const bsName = fresh('bs');
           const bdq = fresh('bd');
-          newInits.push(rawTensor(bName, [channels], DT.INT32, bq));
-          newInits.push(rawTensor(bsName, [channels], DT.FLOAT, bs));
+          if (short) {
+            const b16 = fresh('bh');
+            newInits.push(rawTensor(b16, [channels], DT.INT16, Int16Array.from(bq)));
+            node('Cast', [b16], [bName], [{ name: 'to', type: AttrType.INT, i: DT.INT32 }]);
+          } else {
+            newInits.push(rawTensor(bName, [channels], DT.INT32, bq));
+          }
+          node('Mul', [scaleInit(sx), wsName], [bsName]);
           node('DequantizeLinear', [bName, bsName], [bdq], axis0);
           n.input[2] = bdq;
         } else {
@@ -747,17 +769,20 @@ export function buildQdqModel(
   }
 
   // Unnamed nodes: no name field at all (an empty string would still be encoded).
-  const all = { nodes: [...casts, ...nodes].map(withoutName), initializers: newInits };
-  const renamed = opts.shortNames === false ? all : shortenNames(all.nodes, all.initializers, new Set([inputName, ...graphOutputs]));
-  const out: ModelProto = {
+  const flat: ModelProto = {
     irVersion: model.irVersion,
     opsetImport: model.opsetImport.map((o) => ({ domain: o.domain, version: o.version })),
     producerName: model.producerName,
     producerVersion: model.producerVersion,
     docString: 'Darkslim int8 QDQ model (see the darkslim_int8 metadata).',
-    graph: { name: src.name, node: renamed.nodes, initializer: renamed.initializers, input: src.input.map(withoutDoc), output: src.output.map(withoutDoc) },
+    graph: { name: src.name, node: [...casts, ...nodes].map(withoutName), initializer: newInits, input: src.input.map(withoutDoc), output: src.output.map(withoutDoc) },
     metadataProps: [...model.metadataProps.map((m) => ({ key: m.key, value: m.value })), ...(opts.metadata ?? [])],
   };
+  const out = opts.functions === false ? flat : packFunctions(flat);
+  if (opts.shortNames !== false) {
+    const renamed = shortenNames(out.graph.node, out.graph.initializer, new Set([inputName, ...graphOutputs]));
+    out.graph = { ...out.graph, node: renamed.nodes, initializer: renamed.initializers };
+  }
   return { model: out, params, weightOnly };
 }
 
@@ -864,20 +889,36 @@ function compactConstant(t: TensorProto, fresh: (hint: string) => string): { ini
 }
 
 /** Short tensor names (in a file this small they matter); the interface names are kept. */
+const NAME_CHARS = '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
+
+/** The k-th shortest name over NAME_CHARS: 62 of one character, then 3844 of two, ... */
+function shortName(k: number): string {
+  let len = 1;
+  let count = NAME_CHARS.length;
+  while (k >= count) {
+    k -= count;
+    len++;
+    count *= NAME_CHARS.length;
+  }
+  let r = '';
+  for (let i = 0; i < len; i++, k = Math.floor(k / NAME_CHARS.length)) r = NAME_CHARS[k % NAME_CHARS.length] + r;
+  return r;
+}
+
+/** Renames tensors (not those in `keep`) to short names, the most referenced ones shortest. */
 function shortenNames(nodes: NodeProto[], inits: TensorProto[], keep: Set<string>): { nodes: NodeProto[]; initializers: TensorProto[] } {
+  const refs = new Map<string, number>();
+  const count = (x: string) => { if (x && !keep.has(x)) refs.set(x, (refs.get(x) ?? 0) + 1); };
+  for (const t of inits) count(t.name);
+  for (const n of nodes) for (const x of [...n.input, ...n.output]) count(x);
   const map = new Map<string, string>();
   let k = 0;
-  const rename = (x: string): string => {
-    if (!x || keep.has(x)) return x;
-    let r = map.get(x);
-    if (!r) {
-      r = k.toString(36);
-      k++;
-      while (keep.has(r)) r = `_${r}`;
-      map.set(x, r);
-    }
-    return r;
-  };
+  for (const [name] of [...refs].sort((a, b) => b[1] - a[1])) {
+    let r = shortName(k++);
+    while (keep.has(r)) r = shortName(k++);
+    map.set(name, r);
+  }
+  const rename = (x: string) => map.get(x) ?? x;
   return {
     initializers: inits.map((t) => ({ ...t, name: rename(t.name) })),
     nodes: nodes.map((n) => ({ ...n, input: n.input.map(rename), output: n.output.map(rename) })),
