@@ -19,6 +19,7 @@ import {
   QUANT_METADATA_KEY, quantizeDarknet,
 } from '../../core/onnx/quantize/index';
 import { decodeModel } from '../../core/onnx/proto';
+import { LOCAL_DOMAIN } from '../../core/onnx/functions';
 import { OnnxSession, readMetadata } from '../../core/onnx/runtime';
 import { corpusPath, NO_CORPUS } from '../helpers/corpus';
 import { relativeError } from '../helpers/onnx';
@@ -224,6 +225,19 @@ describe('darkslim quantize', { skip: NO_CORPUS }, () => {
     assert.ok(j.int8Kernels.QLinearConv > 0);
     assert.ok(j.thresholds.length > 100);
     assert.ok(Object.keys(j.thresholds[1]).includes('threshold'));
+    assert.ok(decodeModel(readFileSync(out)).functions!.length > 0, 'repeated patterns written as functions');
+  });
+
+  test('--flat: the plain graph, no model-local functions, the same int8 kernels', async () => {
+    const out = join(dir, 'fastest.flat.int8.onnx');
+    const r = await cli(['quantize', FASTEST.cfg, FASTEST.weights, '--calib', COCO128, '--images', '1', '--method', 'minmax', '--no-eval',
+      '--runs', '1', '--threads', '1', '--out', out, '--flat', '--json']);
+    assert.equal(r.code, 0, r.err);
+    const model = decodeModel(readFileSync(out));
+    assert.equal(model.functions!.length, 0);
+    assert.ok(!model.opsetImport.some((o) => o.domain === LOCAL_DOMAIN));
+    assert.ok(model.graph.node.length > 500, `${model.graph.node.length} nodes`);
+    assert.equal(JSON.parse(r.out).int8Kernels.QLinearConv, 65);
   });
 
   test('refusals write nothing: no calibration image, an image that does not decode, weights that do not fit, --out = input', async () => {
