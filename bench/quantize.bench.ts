@@ -1,6 +1,7 @@
 // Int8 quantization benchmark: per model, the float model beside its int8 versions by calibration
-// method (kl, minmax, percentile; the defaults otherwise) and the kl model without the float stem
-// (the previous default: only the first conv float), all measured in one run: file size, median
+// method (kl, minmax, percentile; the defaults otherwise), the kl model without the float stem
+// (the previous default: only the first conv float) and the kl model as a flat graph (no
+// model-local functions), all measured in one run: file size, median
 // latency at 1 and 2 threads (every model's runs interleaved, so the machine's load hits all
 // alike), median CPU time per inference at 1 thread (steady on a shared machine, where wall time
 // counts the waits for a core), and mAP@0.5 (101 points) over the whole labelled set. Then
@@ -99,6 +100,9 @@ async function runModel(m: ModelCase): Promise<{ rows: VariantRow[]; ablations: 
     }
     const first = await build(prepared, cal, { method: 'kl', keepFloat: [0] });
     models.push({ variant: 'int8 kl, no float stem', bytes: first.bytes, int8Kernels: first.int8Ops });
+    // the same model without model-local functions: what they save, and that they cost no time
+    const flat = await build(prepared, cal, { method: 'kl', flat: true });
+    models.push({ variant: 'int8 kl, flat graph (--flat)', bytes: flat.bytes, int8Kernels: flat.int8Ops });
     const latency: number[][] = [];
     let cpu1: number[] = [];
     for (const threads of [1, 2]) {

@@ -286,7 +286,7 @@ export async function buildQuantized(prepared: PreparedModel, plan: QdqPlan, cal
   }
   const settings = {
     method, ...(method === 'percentile' ? { percentile: percent } : {}), images: calibration.images.length, scheme, heads, weightBits,
-    equalized: prepared.equalized, keepFloat, floatWeights,
+    equalized: prepared.equalized, keepFloat, floatWeights, ...(opts.flat ? { flat: true } : {}),
   };
   const built = buildQdqModel(prepared.model, plan, thresholds, {
     scheme, weightBits, floatWeights, functions: !opts.flat, metadata: [{ key: QUANT_METADATA_KEY, value: JSON.stringify(settings) }],

@@ -888,7 +888,6 @@ function compactConstant(t: TensorProto, fresh: (hint: string) => string): { ini
   return small ? { initializers: [small], nodes: [cast(small.name, t.name)] } : undefined;
 }
 
-/** Short tensor names (in a file this small they matter); the interface names are kept. */
 const NAME_CHARS = '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
 
 /** The k-th shortest name over NAME_CHARS: 62 of one character, then 3844 of two, ... */
@@ -905,7 +904,10 @@ function shortName(k: number): string {
   return r;
 }
 
-/** Renames tensors (not those in `keep`) to short names, the most referenced ones shortest. */
+/**
+ * Short tensor names (in a file this small they matter), the most referenced ones shortest; the
+ * interface names (`keep`) stay.
+ */
 function shortenNames(nodes: NodeProto[], inits: TensorProto[], keep: Set<string>): { nodes: NodeProto[]; initializers: TensorProto[] } {
   const refs = new Map<string, number>();
   const count = (x: string) => { if (x && !keep.has(x)) refs.set(x, (refs.get(x) ?? 0) + 1); };
