@@ -16,10 +16,10 @@ export const LOCAL_DOMAIN = 'ds';
 const ACTIVATIONS = new Set(['LeakyRelu', 'Relu', 'Sigmoid', 'Tanh', 'Clip', 'HardSigmoid', 'Softplus', 'Elu', 'Selu']);
 
 /**
- * Groups the nodes into patterns: each node fed only by initializers (weight preparation: Cast,
- * DequantizeLinear of a weight) joins the group that reads it (when a single one does), and a QuantizeLinear /
- * DequantizeLinear or an activation joins the node whose output it alone reads. Returns groups in
- * node order.
+ * Groups the nodes into patterns: a QuantizeLinear / DequantizeLinear or an activation joins the
+ * node whose output it alone reads, and a node fed only by initializers (weight preparation: Cast,
+ * DequantizeLinear of a weight) joins the group that reads it when a single group does. Groups
+ * list their nodes in node order.
  */
 function groupNodes(nodes: NodeProto[], initializers: Set<string>): number[][] {
   const producer = new Map<string, number>();
