@@ -637,12 +637,12 @@ type KernelAttrs = {
   filterShape: [number, number, number, number]; inputShape: [number, number, number, number];
 };
 
-/** Depthwise filter gradient kernel (any backend with raw float32 memory: wasm, cpu). */
 /** The SIMD kernels for a depthwise conv's gradients: multiplier 1, undilated, channels in fours. */
 function depthwiseSimd(backend: unknown, g: ConvGeom): TrainSimd | null {
   return g.M === 1 && g.dh === 1 && g.dw === 1 && g.C % 4 === 0 ? trainSimd(backend) : null;
 }
 
+/** Depthwise filter gradient kernel (any backend with raw float32 memory: wasm, cpu). */
 function depthwiseFilterGradKernel(backend: unknown, x: tf.TensorInfo, dy: tf.TensorInfo, a: KernelAttrs): tf.TensorInfo {
   const g = depthwiseGeom(x.shape, a.filterShape, a);
   const r = new Raw(backend);

@@ -21,11 +21,9 @@ const ACTIVATIONS = new Set(['LeakyRelu', 'Relu', 'Sigmoid', 'Tanh', 'Clip', 'Ha
  * DequantizeLinear of a weight) joins the group that reads it when a single group does. Groups
  * list their nodes in node order.
  */
-function groupNodes(nodes: NodeProto[], initializers: Set<string>): number[][] {
+function groupNodes(nodes: NodeProto[], initializers: Set<string>, readers: Map<string, number[]>): number[][] {
   const producer = new Map<string, number>();
   nodes.forEach((n, i) => n.output.forEach((o) => o && producer.set(o, i)));
-  const readers = new Map<string, number[]>();
-  nodes.forEach((n, i) => n.input.forEach((x) => x && readers.set(x, [...(readers.get(x) ?? []), i])));
   const constant: boolean[] = [];
   nodes.forEach((n, i) => {
     constant[i] = n.input.every((x) => !x || initializers.has(x) || (producer.has(x) && constant[producer.get(x)!]));
@@ -120,9 +118,10 @@ export function packFunctions(model: ModelProto): ModelProto {
   if (model.functions?.length) throw new Error('internal: the model already has functions');
   const initializers = new Set(g.initializer.map((t) => t.name));
   const graphOutputs = new Set(g.output.map((o) => o.name));
+  // the nodes reading each tensor
   const readers = new Map<string, number[]>();
   g.node.forEach((n, i) => n.input.forEach((x) => x && readers.set(x, [...(readers.get(x) ?? []), i])));
-  const groups = groupNodes(g.node, initializers);
+  const groups = groupNodes(g.node, initializers, readers);
   const patterns = groups.map((idx) => {
     const inside = new Set(idx);
     return patternOf(idx.map((i) => g.node[i]), (o) => graphOutputs.has(o) || (readers.get(o) ?? []).some((r) => !inside.has(r)));
